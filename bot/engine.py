@@ -1,0 +1,206 @@
+"""The conversation core: one inbound message in, replies out (the only orchestrator).
+
+`accept` stores an Inbound (a replay is a no-op). `process` runs one stored message through
+language, intent, consent, verification and the active dialog, and writes conversation state,
+audit events and outbound messages into the caller's transaction (the outbox).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.intents import INTENTS, classify_intent
+from bot.language import detect_language, explicit_switch
+from bot.messages import Inbound, Reply
+from dialogs import language as language_dialog
+from dialogs import menu, optout, verify
+from dialogs.base import Context, Outcome
+from dialogs.registry import ANSWERS, MATTER_INTENTS, STEPS
+from dialogs.menu import MENU_INTENTS
+from services import audit, verification
+from services.db import utcnow
+from services.firm import get_firm
+from services.i18n import Translator
+from services.identity import normalize_address
+from services.models import Client, Conversation, Message
+
+log = logging.getLogger(__name__)
+KNOWN_CHOICE_INTENTS = set(INTENTS) | {"menu"}
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What processing one message produced (ids only; the rows hold the rest)."""
+
+    message_id: int
+    outbound_ids: tuple[int, ...]
+
+
+def _insert(session: Session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+class Engine:
+    """Accepts and processes messages. Holds no per-conversation state: the database does."""
+
+    def __init__(self, clock=utcnow):
+        self.clock = clock
+
+    # -- accept ---------------------------------------------------------------------------
+    def accept(self, session: Session, inbound: Inbound) -> int | None:
+        """Stores the inbound message; returns its id, or None when this provider id was seen before.
+
+        Both inserts are atomic (ON CONFLICT DO NOTHING), so two racing copies store one row.
+        """
+        insert = _insert(session)
+        address = normalize_address(inbound.channel, inbound.address)
+        session.execute(
+            insert(Conversation).values(channel=inbound.channel, address=address, status="bot", state={},
+                                        version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock())
+            .on_conflict_do_nothing(index_elements=["channel", "address"])
+        )
+        conv_id = session.scalar(select(Conversation.id).where(Conversation.channel == inbound.channel,
+                                                               Conversation.address == address))
+        payload = {"choice": inbound.choice} if inbound.choice else {}
+        media = [{"content_type": m.content_type, "url": m.url, "filename": m.filename, "size": m.size} for m in inbound.media]
+        new_id = session.scalar(
+            insert(Message).values(
+                conversation_id=conv_id, direction="in", channel=inbound.channel, provider_id=inbound.provider_id,
+                body=inbound.text or "", payload=payload, media=media, state="received", attempts=0,
+                received_at=inbound.received_at,
+            ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
+        )
+        return new_id
+
+    # -- process --------------------------------------------------------------------------
+    def process(self, session: Session, conv: Conversation, msg: Message) -> Processed:
+        """Runs one message through the conversation and writes state, audit and outbox rows."""
+        now = self.clock()
+        firm = get_firm(session)
+        text = (msg.body or "").strip()
+        state = dict(conv.state or {})
+        verified = verification.is_verified(conv, firm, now)
+        choice = self._choice(msg, text, state, verified)
+        if conv.client_id and not verified:
+            verification.forget(conv)
+        prior = conv.language or self._preferred_language(session, conv)
+        switch = explicit_switch(text) if text and not choice else None
+        lang = switch or (prior or "es" if choice or not text else detect_language(text, prior))
+        intent = self._intent(text, choice, switch, msg, lang)
+        ctx = Context(session=session, conversation=conv, firm=firm, t=Translator.for_language(lang), now=now,
+                      text=text, choice=choice, intent=intent, verified=verified)
+        dialog, outcome = self._route(ctx)
+        if outcome.then:
+            # e.g. right after verification: answer what was asked before it.
+            dialog, follow = self._answer(ctx, outcome.then)
+            outcome = Outcome(outcome.replies + follow.replies, follow.step, follow.state)
+        return self._commit_turn(session, conv, msg, ctx, dialog, outcome)
+
+    def _route(self, ctx: Context) -> tuple[str, Outcome]:
+        conv, intent = ctx.conversation, ctx.intent
+        if conv.opted_out_at is not None:
+            if intent == "opt_in":
+                return "opt_out", optout.opt_in(ctx)
+            return "opt_out", Outcome()  # opted out: silence until START
+        if intent == "opt_out":
+            return "opt_out", optout.opt_out(ctx)
+        if intent == "opt_in":
+            return "opt_out", optout.opt_in(ctx)
+        if conv.status == "handoff":
+            return "handoff", Outcome()  # staff own the thread
+        if intent == "language":
+            return "language", language_dialog.switch(ctx)
+        if intent == "help":
+            return "help", menu.help_(ctx)
+        if verification.is_locked(conv, ctx.now):
+            return "verify", verify.locked(ctx)
+        if not ctx.verified:
+            if conv.dialog == "verify.choose_client" and ctx.choice:
+                outcome = verify.choose_client(ctx)
+                if outcome.handled:
+                    return "verify", outcome
+            if intent == "handoff":
+                return ANSWERS["handoff"][0], ANSWERS["handoff"][1](ctx)
+            return "verify", verify.unverified_turn(ctx)
+        verification.touch(conv, ctx.now)
+        return self._verified_turn(ctx)
+
+    def _verified_turn(self, ctx: Context) -> tuple[str, Outcome]:
+        conv = ctx.conversation
+        step = STEPS.get(conv.dialog or "")
+        if step and ctx.choice and ctx.choice not in KNOWN_CHOICE_INTENTS:
+            outcome = step[1](ctx)
+            if outcome.handled:
+                return step[0], outcome
+        if ctx.intent in ANSWERS:
+            return self._answer(ctx, ctx.intent)
+        if step and conv.dialog != "verify.ask_dob":
+            outcome = step[1](ctx)
+            if outcome.handled:
+                return step[0], outcome
+        conv.unknown_streak += 1
+        return "menu", menu.not_understood(ctx)
+
+    def _answer(self, ctx: Context, intent: str) -> tuple[str, Outcome]:
+        """Answers an intent for a verified sender, asking which matter first when needed."""
+        ctx.conversation.unknown_streak = 0
+        if intent in MATTER_INTENTS and ctx.conversation.matter_id is None:
+            return "verify", verify.ask_matter(ctx, intent)
+        name, answer = ANSWERS.get(intent, ANSWERS["menu"])
+        outcome = answer(ctx)
+        if intent in MATTER_INTENTS:
+            audit.record(ctx.session, f"conversation:{ctx.conversation.id}", "disclosed",
+                         f"matter:{ctx.conversation.matter_id}", {"intent": intent})
+        return name, outcome
+
+    # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _choice(msg: Message, text: str, state: dict, verified: bool) -> str | None:
+        """A button press, or a number typed for one of the choices offered last (else the main menu's)."""
+        choice = (msg.payload or {}).get("choice")
+        offered = state.get("choices") or (list(MENU_INTENTS) if verified else [])
+        number = text.rstrip(".)").strip()
+        if not choice and number.isdigit() and 1 <= int(number) <= len(offered):
+            choice = offered[int(number) - 1]
+        return choice
+
+    @staticmethod
+    def _preferred_language(session: Session, conv: Conversation) -> str | None:
+        client = session.get(Client, conv.client_id) if conv.client_id else None
+        return client.preferred_language if client else None
+
+    @staticmethod
+    def _intent(text: str, choice: str | None, switch: str | None, msg: Message, lang: str) -> str:
+        if switch:
+            return "language"
+        if choice:
+            return choice if choice in KNOWN_CHOICE_INTENTS else "choice"
+        if not text:
+            return "checklist" if msg.media else "unknown"
+        return classify_intent(text, lang)
+
+    def _commit_turn(self, session: Session, conv: Conversation, msg: Message, ctx: Context,
+                     dialog: str, outcome: Outcome) -> Processed:
+        replies: list[Reply] = outcome.replies
+        offered = [c.value for r in replies for c in r.choices][-9:]
+        conv.dialog = outcome.step
+        conv.state = {**outcome.state, "choices": offered} if offered else dict(outcome.state)
+        conv.language = ctx.language
+        conv.version += 1
+        conv.last_inbound_at = msg.received_at
+        msg.state, msg.processed_at = "processed", ctx.now
+        msg.intent, msg.language, msg.dialog = ctx.intent, ctx.language, dialog
+        outbound = [
+            Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.id,
+                    body=r.text, payload={"choices": [{"value": c.value, "label": c.label} for c in r.choices]},
+                    media=[], state="pending", attempts=0, language=ctx.language, received_at=ctx.now)
+            for r in replies
+        ]
+        session.add_all(outbound)
+        session.flush()
+        return Processed(msg.id, tuple(m.id for m in outbound))

@@ -1,0 +1,20 @@
+"""rq entry points: each takes one id and runs on the worker's runtime (built once per process)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    return build_runtime(Settings.from_env())
+
+
+def process_message(message_id: int) -> None:
+    runtime().process_message(message_id)
+
+
+def send_message(message_id: int) -> None:
+    runtime().send_message(message_id)

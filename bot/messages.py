@@ -1,0 +1,57 @@
+"""Channel-neutral messages: what a channel hands the core, and what the core hands back.
+
+No I/O and no imports from the rest of Puente: channels, dialogs and the engine all speak these.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+CHANNELS = ("sms", "whatsapp", "telegram")
+
+
+@dataclass(frozen=True)
+class Media:
+    """An attachment: where to fetch it (url) or the bytes already fetched (content)."""
+
+    content_type: str
+    url: str | None = None
+    filename: str | None = None
+    size: int | None = None
+    content: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a person, as parsed by a channel."""
+
+    channel: str
+    address: str
+    provider_id: str
+    text: str = ""
+    choice: str | None = None
+    media: tuple[Media, ...] = ()
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A selectable option: `value` comes back as Inbound.choice (or its number is typed)."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to send. Channels render choices as numbers, buttons or quick replies."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "choices": [{"value": c.value, "label": c.label} for c in self.choices]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Reply":
+        return cls(text=data["text"], choices=tuple(Choice(c["value"], c["label"]) for c in data.get("choices", [])))

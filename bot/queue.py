@@ -1,0 +1,78 @@
+"""Job queues: rq on Redis when REDIS_URL is set, otherwise an in-process worker thread.
+
+Jobs carry one id and nothing else; the database row is the truth, so a lost enqueue is only
+a delay (the relay finds the row again), never a lost message.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Callable
+
+log = logging.getLogger(__name__)
+QUEUE_NAME = "puente"
+JOBS = ("process_message", "send_message")
+
+
+class InProcessQueue:
+    """Runs jobs on one background thread, in enqueue order (the embedded default)."""
+
+    def __init__(self, handlers: dict[str, Callable[[int], None]]):
+        self._handlers = handlers
+        self._jobs: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="puente-jobs", daemon=True)
+        self._thread.start()
+
+    def enqueue(self, job: str, item_id: int) -> bool:
+        self._jobs.put((job, item_id))
+        return True
+
+    def _run(self) -> None:
+        while True:
+            job, item_id = self._jobs.get()
+            try:
+                if job is not None:
+                    self._handlers[job](item_id)
+            except Exception:  # a failing job must not stop the others; the row keeps its state
+                log.exception("job %s failed for id %s", job, item_id)
+            finally:
+                self._jobs.task_done()
+
+    def join(self) -> None:
+        """Waits until every job enqueued so far (and those they enqueued) has run."""
+        self._jobs.join()
+
+
+class RQQueue:
+    """Enqueues `bot.jobs.<name>(id)` on rq with the JSON serializer."""
+
+    def __init__(self, redis_url: str):
+        from redis import Redis
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5)
+        self.queue = Queue(QUEUE_NAME, connection=self.redis, serializer=JSONSerializer)
+
+    def enqueue(self, job: str, item_id: int) -> bool:
+        """Returns False (and logs) when Redis is unreachable: the relay will enqueue it later."""
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue(f"bot.jobs.{job}", item_id, job_id=f"{job}-{item_id}", result_ttl=0, failure_ttl=86400)
+            return True
+        except RedisError as exc:
+            log.warning("queue unavailable, %s %s waits for the relay: %s", job, item_id, type(exc).__name__)
+            return False
+
+    def join(self) -> None:
+        """Nothing to wait for here: a separate `puente worker` runs the jobs."""
+
+    def healthy(self) -> bool:
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(self.redis.ping())
+        except RedisError:
+            return False

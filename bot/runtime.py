@@ -1,0 +1,184 @@
+"""The composition root: builds the database, queue, engine and channels once, and runs jobs."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import sessionmaker
+
+from bot.engine import Engine, Processed
+from bot.messages import Inbound, Reply
+from bot.queue import InProcessQueue, RQQueue
+from bot.settings import Settings
+from channels.simulator import SimulatorChannel
+from services import audit
+from services.db import make_engine, make_sessionmaker, utcnow
+from services.models import Conversation, Message
+
+log = logging.getLogger(__name__)
+MAX_PROCESS_ATTEMPTS = 3
+MAX_SEND_ATTEMPTS = 8
+SEND_LEASE = timedelta(seconds=60)
+RELAY_AFTER = timedelta(seconds=30)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: object
+    Session: sessionmaker
+    engine: Engine
+    channels: dict = field(default_factory=dict)
+    queue: object = None
+
+    # -- the doors ------------------------------------------------------------------------
+    def accept(self, inbound: Inbound) -> int | None:
+        """Stores an inbound message, commits, then enqueues it. Returns None for a replay."""
+        with self.Session.begin() as session:
+            message_id = self.engine.accept(session, inbound)
+        if message_id is not None:
+            self.queue.enqueue("process_message", message_id)
+        return message_id
+
+    # -- jobs -------------------------------------------------------------------------------
+    def process_message(self, message_id: int) -> None:
+        """Processes the conversation's waiting messages, oldest first, up to and including this one.
+
+        The conversation row is locked while one message is handled, so two workers never
+        handle one conversation at once and messages are answered in arrival order.
+        """
+        while True:
+            with self.Session.begin() as session:
+                target = session.get(Message, message_id)
+                if target is None or target.direction != "in" or target.state != "received":
+                    return
+                conv = session.scalar(select(Conversation).where(Conversation.id == target.conversation_id).with_for_update())
+                msg = session.scalar(
+                    select(Message).where(Message.conversation_id == conv.id, Message.direction == "in",
+                                          Message.state == "received", Message.id <= message_id)
+                    .order_by(Message.id).limit(1)
+                )
+                if msg is None:
+                    return
+                result: Processed | None = None
+                try:
+                    with session.begin_nested():
+                        result = self.engine.process(session, conv, msg)
+                except Exception:
+                    log.exception("processing message %s failed", msg.id)
+                    msg.attempts += 1
+                    if msg.attempts >= MAX_PROCESS_ATTEMPTS:
+                        msg.state, msg.error = "failed", "processing failed"
+                        audit.record(session, "system", "message_failed", f"message:{msg.id}", {"attempts": msg.attempts})
+                handled_id = msg.id
+            if result:
+                for out_id in result.outbound_ids:
+                    self.queue.enqueue("send_message", out_id)
+            if handled_id == message_id:
+                return
+
+    def send_message(self, message_id: int) -> None:
+        """Sends one outbound message through its channel; the row records the outcome."""
+        now = utcnow()
+        with self.Session.begin() as session:
+            msg = session.get(Message, message_id, with_for_update=True)
+            if msg is None or msg.direction != "out" or msg.state != "pending":
+                return
+            if msg.locked_until and msg.locked_until > now:
+                return
+            msg.attempts += 1
+            msg.locked_until = now + SEND_LEASE
+            conv = session.get(Conversation, msg.conversation_id)
+            channel, address = self.channels[msg.channel], conv.address
+            reply = Reply.from_dict({"text": msg.body, "choices": msg.payload.get("choices", [])})
+        try:
+            result = channel.send(address, reply)
+        except Exception as exc:  # the outcome is not known: never resend blindly
+            log.exception("send of message %s raised", message_id)
+            from channels.base import SendResult
+
+            result = SendResult("unknown", error=type(exc).__name__)
+        with self.Session.begin() as session:
+            msg = session.get(Message, message_id, with_for_update=True)
+            if result.state == "sent":
+                msg.state, msg.provider_id, msg.sent_at, msg.locked_until = "sent", result.provider_id, utcnow(), None
+            elif result.state == "retry" and msg.attempts < MAX_SEND_ATTEMPTS:
+                msg.locked_until = utcnow() + timedelta(seconds=min(600, 2 ** msg.attempts))
+                msg.error = result.error
+            else:
+                msg.state = "dead" if result.state == "retry" else result.state
+                msg.error = result.error
+                audit.record(session, "system", "send_" + msg.state, f"message:{msg.id}", {"error": result.error})
+
+    def relay(self) -> int:
+        """Re-enqueues work whose job was lost (queue down, crash): the rows say what is left."""
+        cutoff = utcnow() - RELAY_AFTER
+        with self.Session() as session:
+            inbound = session.scalars(select(Message.id).where(
+                Message.direction == "in", Message.state == "received", Message.received_at < cutoff).order_by(Message.id)).all()
+            outbound = session.scalars(select(Message.id).where(
+                Message.direction == "out", Message.state == "pending", Message.received_at < cutoff,
+                (Message.locked_until.is_(None)) | (Message.locked_until < utcnow())).order_by(Message.id)).all()
+        for mid in inbound:
+            self.queue.enqueue("process_message", mid)
+        for mid in outbound:
+            self.queue.enqueue("send_message", mid)
+        return len(inbound) + len(outbound)
+
+    def start_relay(self, interval: float = 15.0) -> threading.Thread:
+        """Runs the relay now and then every `interval` seconds on a daemon thread."""
+        def loop():
+            while True:
+                try:
+                    self.relay()
+                except Exception:
+                    log.exception("relay pass failed")
+                time.sleep(interval)
+
+        thread = threading.Thread(target=loop, name="puente-relay", daemon=True)
+        thread.start()
+        return thread
+
+    def wait_processed(self, message_id: int, timeout: float = 30.0) -> Message | None:
+        """Waits until a message has been processed (for `puente chat` and tests)."""
+        self.queue.join()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.Session() as session:
+                msg = session.get(Message, message_id)
+                if msg is not None and msg.state != "received":
+                    return msg
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+    def health(self) -> tuple[str, list[str]]:
+        """('ok' | 'degraded', reasons)."""
+        problems = []
+        try:
+            with self.db.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            problems.append("database unreachable")
+        if isinstance(self.queue, RQQueue) and not self.queue.healthy():
+            problems.append("redis unreachable; messages wait in the database")
+        return ("degraded" if problems else "ok"), problems
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runtime:
+    """Builds everything once from Settings. Without REDIS_URL (or in_process=True) jobs run in-process."""
+    db = make_engine(settings.database_url)
+    runtime = Runtime(settings=settings, db=db, Session=make_sessionmaker(db), engine=Engine())
+    # Providers come with the channels work; until one is configured its replies go to the simulator.
+    runtime.channels = {name: SimulatorChannel(name) for name in ("sms", "whatsapp", "telegram")}
+    use_rq = settings.redis_url and not in_process
+    runtime.queue = RQQueue(settings.redis_url) if use_rq else InProcessQueue(
+        {"process_message": runtime.process_message, "send_message": runtime.send_message})
+    return runtime

@@ -1,0 +1,49 @@
+"""What every channel adapter provides, and rendering shared by the text-only ones."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.messages import Reply
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The provider's answer to one send: sent (with its id), failed for good, or retry later."""
+
+    state: str  # "sent" | "failed" | "retry" | "unknown"
+    provider_id: str | None = None
+    error: str | None = None
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, address: str, reply: Reply) -> SendResult:
+        """Delivers one reply to `address`."""
+
+
+def numbered_text(reply: Reply) -> str:
+    """The reply's text with its choices as a numbered list (for SMS-like channels)."""
+    if not reply.choices:
+        return reply.text
+    lines = [reply.text] + [f"{i}. {c.label}" for i, c in enumerate(reply.choices, 1)]
+    return "\n".join(lines)
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Splits long text at line or sentence boundaries so no part exceeds `limit` characters."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n"), window.rfind(". ") + 1, window.rfind("? ") + 1)
+        if cut <= limit // 3:
+            cut = window.rfind(" ")
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts

@@ -1,0 +1,69 @@
+"""What every dialog step gets and gives back.
+
+A step is a plain function `(ctx) -> Outcome`: it reads the turn from `ctx`, may change the
+record through services, and returns the replies plus the next step and its small state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session
+
+from bot.messages import Choice, Reply
+from services.i18n import Translator
+from services.models import Client, Conversation, FirmSettings, Matter
+
+
+@dataclass
+class Context:
+    """One turn of one conversation, with everything a step may use."""
+
+    session: Session
+    conversation: Conversation
+    firm: FirmSettings
+    t: Translator
+    now: datetime
+    text: str = ""
+    choice: str | None = None
+    intent: str = "unknown"
+    verified: bool = False
+
+    def _(self, msgid: str, **params: Any) -> str:
+        """Translates a client-facing sentence into the conversation's language."""
+        return self.t.gettext(msgid, **params)
+
+    @property
+    def language(self) -> str:
+        return self.t.language
+
+    @property
+    def client(self) -> Client | None:
+        cid = self.conversation.client_id
+        return self.session.get(Client, cid) if cid else None
+
+    @property
+    def matter(self) -> Matter | None:
+        mid = self.conversation.matter_id
+        return self.session.get(Matter, mid) if mid else None
+
+
+@dataclass
+class Outcome:
+    """Replies to send, and where the conversation goes next (None: back to idle)."""
+
+    replies: list[Reply] = field(default_factory=list)
+    step: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    handled: bool = True
+    # An answer to run right after this one (e.g. what was asked before verification).
+    then: str | None = None
+
+
+Step = Callable[[Context], Outcome]
+NOT_HANDLED = Outcome(handled=False)
+
+
+def reply(text: str, *choices: Choice) -> Reply:
+    return Reply(text=text, choices=tuple(choices))

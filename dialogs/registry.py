@@ -1,0 +1,35 @@
+"""Which function answers an intent, and which function continues a dialog step.
+
+The engine looks names up here; each value is a plain step function `(ctx) -> Outcome`.
+"""
+from __future__ import annotations
+
+from dialogs import appointments, balance, checklist, handoff, menu, status, verify
+from dialogs.base import NOT_HANDLED, Context, Outcome, Step
+
+
+def _offer_person(ctx: Context) -> Outcome:
+    """Waits for the answer to "talk to a person?"; the choices are intents, so nothing else to do."""
+    return NOT_HANDLED
+
+
+# Intent → (dialog name reported by `puente chat --json`, answer). Matter answers need a verified sender.
+ANSWERS: dict[str, tuple[str, Step]] = {
+    "status": ("status", status.answer),
+    "balance": ("balance", balance.answer),
+    "payment": ("payment", balance.pay),
+    "checklist": ("checklist", checklist.answer),
+    "appointments": ("appointments", appointments.answer),
+    "greeting": ("menu", menu.greeting),
+    "menu": ("menu", lambda ctx: Outcome([menu.menu_reply(ctx)])),
+    "help": ("help", menu.help_),
+    "handoff": ("handoff", handoff.start),
+}
+MATTER_INTENTS = ("status", "balance", "payment", "checklist", "appointments")
+
+STEPS: dict[str, tuple[str, Step]] = {
+    "verify.ask_dob": ("verify", verify.unverified_turn),
+    "verify.choose_client": ("verify", verify.choose_client),
+    "verify.choose_matter": ("verify", verify.choose_matter),
+    "menu.offer_person": ("menu", _offer_person),
+}

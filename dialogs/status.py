@@ -1,0 +1,20 @@
+"""Answers "what's my status?" from the matter record."""
+from __future__ import annotations
+
+from dialogs.base import Context, Outcome, reply
+from services.matters import matter_title
+from services.stages import STAGE_TEXT
+
+
+def answer(ctx: Context) -> Outcome:
+    """Tells the stage in plain words, the receipt number if any, and the next step."""
+    matter = ctx.matter
+    stage = STAGE_TEXT[matter.stage]
+    lines = [
+        ctx._("Your case: %(title)s.", title=matter_title(ctx.t, matter)),
+        ctx._("Status: %(label)s. %(explanation)s", label=ctx._(stage.label), explanation=ctx._(stage.explanation)),
+    ]
+    if matter.receipt_number:
+        lines.append(ctx._("USCIS receipt number: %(receipt)s.", receipt=matter.receipt_number))
+    lines.append(ctx._("Next step: %(next)s", next=ctx._(stage.next_step)))
+    return Outcome([reply("\n".join(lines))])

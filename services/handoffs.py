@@ -1,0 +1,59 @@
+"""Handoff to staff: the conversation status bot → handoff → bot, always audited."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services import audit
+from services.checklists import items_by_status
+from services.invoices import open_invoices, owed
+from services.models import Conversation, Handoff, Matter, Message
+
+REASONS = ("asked_for_person", "not_understood", "dispute", "verification_lockout", "upload_trouble")
+
+
+def plain_summary(session: Session, conv: Conversation) -> dict:
+    """A deterministic summary from the record for the staff queue (staff-only, never sent)."""
+    recent = session.scalars(
+        select(Message.body).where(Message.conversation_id == conv.id, Message.direction == "in")
+        .order_by(Message.id.desc()).limit(5)
+    ).all()
+    summary: dict = {
+        "language": conv.language,
+        "verified": conv.client_id is not None,
+        "channel": conv.channel,
+        "recent_messages": list(reversed(recent)),
+    }
+    matter = session.get(Matter, conv.matter_id) if conv.matter_id else None
+    if matter:
+        groups = items_by_status(session, matter)
+        summary.update({
+            "matter": matter.external_id,
+            "stage": matter.stage,
+            "missing_items": [i.key for i in groups.get("required", []) + groups.get("rejected", [])],
+            "balance": {cur: str(amount) for cur, amount in owed(open_invoices(session, matter.id)).items()},
+            "disputed_invoices": [i.number for i in open_invoices(session, matter.id) if i.status == "disputed"],
+        })
+    return summary
+
+
+def start(session: Session, conv: Conversation, reason: str, now: datetime) -> Handoff:
+    """Puts the conversation in staff hands with a plain summary; the bot goes silent."""
+    handoff = Handoff(conversation_id=conv.id, matter_id=conv.matter_id, reason=reason,
+                      summary=plain_summary(session, conv), status="open", created_at=now)
+    session.add(handoff)
+    conv.status = "handoff"
+    session.flush()
+    audit.record(session, f"conversation:{conv.id}", "handoff_requested", f"handoff:{handoff.id}", {"reason": reason})
+    return handoff
+
+
+def resolve(session: Session, conv: Conversation, actor: str, now: datetime) -> None:
+    """Hands the conversation back to the bot and closes its open handoffs."""
+    for handoff in session.scalars(select(Handoff).where(Handoff.conversation_id == conv.id, Handoff.status != "resolved")):
+        handoff.status, handoff.resolved_at = "resolved", now
+        audit.record(session, actor, "handoff_resolved", f"handoff:{handoff.id}", {})
+    conv.status = "bot"
+    conv.dialog, conv.state = None, {}

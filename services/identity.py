@@ -1,0 +1,28 @@
+"""Who is writing: contact points behind a (channel, address), and how addresses are normalised."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.models import Client, ContactPoint
+from services.phones import normalize_phone
+
+# Which kind of contact point a channel's address is. SMS and WhatsApp share the phone number.
+CONTACT_KIND = {"sms": "phone", "whatsapp": "phone", "telegram": "telegram"}
+
+
+def normalize_address(channel: str, address: str) -> str:
+    """E.164 for phone channels (so SMS and WhatsApp meet on one number); other addresses as given."""
+    if CONTACT_KIND.get(channel) == "phone":
+        return normalize_phone(address) or address.strip()
+    return address.strip()
+
+
+def contact_points(session: Session, channel: str, address: str) -> list[ContactPoint]:
+    kind = CONTACT_KIND.get(channel, channel)
+    return list(session.scalars(select(ContactPoint).where(ContactPoint.kind == kind, ContactPoint.address == address)))
+
+
+def candidate_clients(session: Session, channel: str, address: str) -> list[Client]:
+    """Every client reachable at this address (several for a shared family phone)."""
+    return [cp.client for cp in contact_points(session, channel, address)]

@@ -1,0 +1,383 @@
+"""The matter record: every table Puente keeps (typed SQLAlchemy 2.0 models).
+
+Money is Decimal (Numeric(12, 2)); times are aware UTC (UTCDateTime). Behaviour lives in the
+services that use these models, not here.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Table,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from services.db import Base, UTCDateTime, utcnow
+
+STAFF_ROLES = ("admin", "partner", "associate", "paralegal", "finance")
+STAGES = (
+    "intake", "collecting_evidence", "attorney_review", "ready_to_file", "filed", "receipt_received",
+    "biometrics_scheduled", "interview_scheduled", "rfe_received", "rfe_response_filed", "approved",
+    "denied", "closed",
+)
+CHECKLIST_STATUSES = ("required", "received", "accepted", "rejected")
+INVOICE_ACCOUNTS = ("trust", "operating")
+INVOICE_STATUSES = ("unpaid", "partial", "paid", "disputed", "void")
+CONVERSATION_STATUSES = ("bot", "handoff")
+MESSAGE_STATES = ("received", "processing", "processed", "failed", "pending", "sent", "delivered", "unknown", "dead")
+JSONType = JSON()
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class FirmSettings(Base):
+    """The firm's own settings (one row): name, contact, payment instructions, policies."""
+
+    __tablename__ = "firm_settings"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="Law Office")
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(200))
+    website: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
+    payment_instructions: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    verification_idle_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    verification_absolute_hours: Mapped[int] = mapped_column(Integer, default=12)
+    verification_max_failures: Mapped[int] = mapped_column(Integer, default=5)
+    verification_lock_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    ai_summaries_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_partial_payments: Mapped[bool] = mapped_column(Boolean, default=False)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    recovery_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    email: Mapped[str | None] = mapped_column(String(200))
+    preferred_language: Mapped[str] = mapped_column(String(5), default="es")
+    timezone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
+    fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    ai_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    contact_points: Mapped[list["ContactPoint"]] = relationship(back_populates="client", cascade="all, delete-orphan")
+    matters: Mapped[list["Matter"]] = relationship(back_populates="client", order_by="Matter.id")
+
+
+class ContactPoint(Base):
+    """A way to reach a client: kind 'phone' (SMS and WhatsApp), 'telegram' (chat id) or 'email'.
+
+    Several clients may share one phone (a family); the date of birth tells them apart.
+    """
+
+    __tablename__ = "contact_points"
+    __table_args__ = (UniqueConstraint("client_id", "kind", "address"), Index("ix_contact_points_lookup", "kind", "address"))
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(100))
+    verified_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    preferred: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    client: Mapped[Client] = relationship(back_populates="contact_points")
+
+
+matter_staff = Table(
+    "matter_staff",
+    Base.metadata,
+    Column("matter_id", ForeignKey("matters.id", ondelete="CASCADE"), primary_key=True),
+    Column("staff_user_id", ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Matter(Base):
+    __tablename__ = "matters"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    type: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(40), default="intake")
+    receipt_number: Mapped[str | None] = mapped_column(String(13))
+    stage_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    client: Mapped[Client] = relationship(back_populates="matters")
+    staff: Mapped[list[StaffUser]] = relationship(secondary=matter_staff)
+    deadlines: Mapped[list["Deadline"]] = relationship(back_populates="matter", cascade="all, delete-orphan", order_by="Deadline.due")
+    checklist: Mapped[list["ChecklistItem"]] = relationship(back_populates="matter", cascade="all, delete-orphan", order_by="ChecklistItem.position")
+    invoices: Mapped[list["Invoice"]] = relationship(back_populates="matter", order_by="Invoice.id")
+
+
+class Deadline(Base):
+    """A dated event of a matter: an appointment, an interview, an RFE due date."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (UniqueConstraint("matter_id", "name", "due"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30), default="deadline")
+    due: Mapped[date] = mapped_column(Date)
+    location: Mapped[str | None] = mapped_column(String(300))
+
+    matter: Mapped[Matter] = relationship(back_populates="deadlines")
+
+
+class ChecklistItem(Base):
+    __tablename__ = "checklist_items"
+    __table_args__ = (UniqueConstraint("matter_id", "key"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default="required")
+    reason: Mapped[str | None] = mapped_column(Text)
+    # Firm-specific label {"en": .., "es": ..}; template items take their names from the template.
+    label: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    matter: Mapped[Matter] = relationship(back_populates="checklist")
+    documents: Mapped[list["Document"]] = relationship(back_populates="item")
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("checklist_items.id"))
+    matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    uploader_client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    mime: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    storage_key: Mapped[str] = mapped_column(String(100), unique=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="stored")
+    info: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    item: Mapped[ChecklistItem | None] = relationship(back_populates="documents")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    number: Mapped[str] = mapped_column(String(50), unique=True)
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id"))
+    account: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="unpaid")
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    issued: Mapped[date] = mapped_column(Date)
+    due: Mapped[date | None] = mapped_column(Date)
+    blocks_stage: Mapped[str | None] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    lines: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    total: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+
+    matter: Mapped[Matter] = relationship(back_populates="invoices")
+    payments: Mapped[list["Payment"]] = relationship(back_populates="invoice", order_by="Payment.id")
+
+
+class Payment(Base):
+    """Append-only ledger: refunds and chargebacks are negative entries, never edits."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("source", "source_ref"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    kind: Mapped[str] = mapped_column(String(20), default="payment")
+    source: Mapped[str] = mapped_column(String(30), default="import")
+    source_ref: Mapped[str] = mapped_column(String(200))
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="payments")
+
+
+class PaymentLink(Base):
+    __tablename__ = "payment_links"
+    __table_args__ = (UniqueConstraint("invoice_id", "invoice_version", "amount"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    invoice_version: Mapped[int] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_ref: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="live")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Conversation(Base):
+    """One thread per (channel, address). Verification, language and dialog state live here.
+
+    `client_id`/`matter_id` are set only once the sender is verified; `state` is the active
+    dialog's small JSON dict, `version` increments on every processed message.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(100))
+    contact_point_id: Mapped[int | None] = mapped_column(ForeignKey("contact_points.id"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
+    status: Mapped[str] = mapped_column(String(20), default="bot")
+    language: Mapped[str | None] = mapped_column(String(5))
+    dialog: Mapped[str | None] = mapped_column(String(60))
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_verified_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_verifications: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unknown_streak: Mapped[int] = mapped_column(Integer, default=0)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(Base):
+    """Inbound and outbound messages. Inbound rows are the work queue's source of truth
+    (received → processed); outbound rows are the outbox (pending → sent | failed | unknown)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "direction", "provider_id"),
+        Index("ix_messages_conversation_state", "conversation_id", "direction", "state"),
+        Index("ix_messages_state_locked", "direction", "state", "locked_until"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    channel: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    body: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(5))
+    intent: Mapped[str | None] = mapped_column(String(30))
+    dialog: Mapped[str | None] = mapped_column(String(60))
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
+    reason: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Hash-chained audit trail: hash = SHA-256(prev_hash + canonical JSON of the event)."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    full_payload: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_private_network: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[str] = mapped_column(String(40), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reminder(Base):
+    __tablename__ = "reminders"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(100))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

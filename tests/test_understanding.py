@@ -1,0 +1,251 @@
+"""Tests for bot.language and bot.intents (language detection + intent classification)."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot.intents import INTENTS, classify_intent
+from bot.language import SUPPORTED, detect_language, explicit_switch
+
+DATASET = Path(__file__).parent / "data" / "messages.jsonl"
+
+
+def _load():
+    with DATASET.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+ROWS = _load()
+
+
+def _words(text):
+    return sum(1 for w in text.split() if any(c.isalpha() for c in w))
+
+
+# ---------------------------------------------------------------------------
+# Dataset sanity
+# ---------------------------------------------------------------------------
+
+
+def test_dataset_shape():
+    assert len(ROWS) >= 300
+    for row in ROWS:
+        assert row["language"] in SUPPORTED
+        assert row["intent"] in INTENTS
+        assert row["text"].strip()
+    counts = Counter(r["intent"] for r in ROWS)
+    for intent in INTENTS:
+        assert counts[intent] >= 20, (intent, counts[intent])
+    assert counts["unknown"] >= 25
+    es_share = sum(r["language"] == "es" for r in ROWS) / len(ROWS)
+    assert 0.5 <= es_share <= 0.7
+
+
+def test_dataset_has_no_duplicates():
+    texts = [r["text"] for r in ROWS]
+    assert len(texts) == len(set(texts))
+
+
+# ---------------------------------------------------------------------------
+# Accuracy on the dataset
+# ---------------------------------------------------------------------------
+
+
+def test_intent_accuracy_on_dataset():
+    ok = sum(classify_intent(r["text"], detect_language(r["text"])) == r["intent"] for r in ROWS)
+    assert ok / len(ROWS) >= 0.95
+
+
+def test_language_accuracy_on_three_plus_words():
+    rows = [r for r in ROWS if _words(r["text"]) >= 3]
+    ok = sum(detect_language(r["text"]) == r["language"] for r in rows)
+    assert ok / len(rows) >= 0.98
+
+
+def test_language_accuracy_overall():
+    ok = sum(detect_language(r["text"]) == r["language"] for r in ROWS)
+    assert ok / len(ROWS) >= 0.95
+
+
+# ---------------------------------------------------------------------------
+# Realistic phrasings per intent, both languages
+# ---------------------------------------------------------------------------
+
+PHRASINGS = [
+    # status
+    ("¿Hay alguna novedad con mi caso?", "status"),
+    ("como va mi tramite", "status"),
+    ("ya aprobaron mi permiso?", "status"),
+    ("any update on my application?", "status"),
+    ("Has my petition been approved yet?", "status"),
+    # balance
+    ("cuánto debo?", "balance"),
+    ("hola, cuánto debo?", "balance"),
+    ("cual es mi saldo pendiente", "balance"),
+    ("how much do I owe you?", "balance"),
+    ("what's my current balance", "balance"),
+    # payment
+    ("quiero pagar", "payment"),
+    ("mándeme el link de pago por favor", "payment"),
+    ("ya pagué ayer por zelle", "payment"),
+    ("how can I pay?", "payment"),
+    ("I already paid, did you get it?", "payment"),
+    # checklist
+    ("¿Qué documentos me faltan?", "checklist"),
+    ("aquí está mi pasaporte", "checklist"),
+    ("ya mandé el acta de nacimiento", "checklist"),
+    ("what documents do you still need?", "checklist"),
+    ("I uploaded my passport photos", "checklist"),
+    # appointments
+    ("¿Cuándo es mi cita?", "appointments"),
+    ("fecha de biometricos", "appointments"),
+    ("necesito cambiar mi cita", "appointments"),
+    ("when is my interview?", "appointments"),
+    ("cancel my appointment", "appointments"),
+    # handoff
+    ("quiero hablar con mi abogado", "handoff"),
+    ("una persona por favor", "handoff"),
+    ("llámenme por favor", "handoff"),
+    ("I want to talk to a real person", "handoff"),
+    ("representative", "handoff"),
+    # opt_out
+    ("no me manden más mensajes", "opt_out"),
+    ("dejen de escribirme", "opt_out"),
+    ("please stop texting me", "opt_out"),
+    ("don't text me anymore", "opt_out"),
+    ("remove me from your list", "opt_out"),
+    # opt_in
+    ("quiero volver a recibir mensajes", "opt_in"),
+    ("ALTA", "opt_in"),
+    ("START", "opt_in"),
+    ("UNSTOP", "opt_in"),
+    # help
+    ("AYUDA", "help"),
+    ("menú", "help"),
+    ("¿qué puedo hacer aquí?", "help"),
+    ("what can you do?", "help"),
+    ("options", "help"),
+    # greeting
+    ("Hola buenas", "greeting"),
+    ("buenos días", "greeting"),
+    ("Good morning!", "greeting"),
+    ("hi", "greeting"),
+    # unknown
+    ("asdf", "unknown"),
+    ("what's the weather tomorrow?", "unknown"),
+    ("¿quién ganó el partido?", "unknown"),
+]
+
+
+@pytest.mark.parametrize("text,intent", PHRASINGS)
+def test_phrasings(text, intent):
+    assert classify_intent(text) == intent
+    assert classify_intent(text, detect_language(text)) == intent
+
+
+def test_every_intent_has_phrasings():
+    assert {i for _, i in PHRASINGS} == set(INTENTS)
+
+
+# ---------------------------------------------------------------------------
+# Carrier keywords
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "STOP", "stop", "Stop.", "STOP please", "stop!!", "STOPALL", "UNSUBSCRIBE",
+    "CANCEL", "cancel", "END", "QUIT", "REVOKE", "OPTOUT", "Opt-out",
+    "BAJA", "baja", "PARAR", "Parar.", "STOP por favor",
+])
+def test_stop_family_is_opt_out(text):
+    assert classify_intent(text) == "opt_out"
+
+
+@pytest.mark.parametrize("text", [
+    "cancel my appointment", "cancelar mi cita", "can I cancel my interview?",
+    "when does my work permit end?", "ya no quiero la cita del martes",
+])
+def test_not_opt_out(text):
+    assert classify_intent(text) != "opt_out"
+
+
+def test_stop_inside_question_is_not_opt_out():
+    assert classify_intent("can I stop my case?") != "opt_out"
+
+
+@pytest.mark.parametrize("text", ["YES", "yes", "si", "sí"])
+def test_yes_is_not_opt_in(text):
+    assert classify_intent(text) != "opt_in"
+
+
+@pytest.mark.parametrize("text", ["HELP", "help", "Help!", "AYUDA", "ayuda"])
+def test_help_keyword(text):
+    assert classify_intent(text) == "help"
+
+
+# ---------------------------------------------------------------------------
+# Language
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("English", "en"), ("english", "en"), ("in english please", "en"),
+    ("inglés", "en"), ("ingles", "en"), ("ENGLISH PLEASE", "en"),
+    ("español", "es"), ("espanol", "es"), ("spanish", "es"),
+    ("en español por favor", "es"), ("hablo español", "es"), ("Spanish please", "es"),
+])
+def test_explicit_switch(text, expected):
+    assert explicit_switch(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "hola", "cuanto debo", "my son speaks english but I need help with my case",
+    "I don't speak spanish very well, how much do I owe?", "", "1",
+])
+def test_not_explicit_switch(text):
+    assert explicit_switch(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "cuanto debo", "ola", "si", "q onda", "nesesito ayuda", "ya pague?", "mi caso",
+    "gracias", "hola",
+])
+@pytest.mark.parametrize("prior", [None, "es"])
+def test_short_spanish(text, prior):
+    assert detect_language(text, prior) == "es"
+
+
+@pytest.mark.parametrize("text", ["how much do I owe", "thanks", "hi", "any news?", "when is my interview"])
+def test_short_english(text):
+    assert detect_language(text) == "en"
+    assert detect_language(text, "es") == "en"
+
+
+def test_spanglish_dominant_language():
+    assert detect_language("quiero pagar my invoice") == "es"
+    assert detect_language("can you send me la factura") == "en"
+
+
+@pytest.mark.parametrize("text", ["1", "2", "12/05", "👍", "ok", "...", "  "])
+@pytest.mark.parametrize("prior", ["en", "es"])
+def test_neutral_returns_prior(text, prior):
+    assert detect_language(text, prior) == prior
+
+
+def test_neutral_without_prior_defaults_to_spanish():
+    assert detect_language("1") == "es"
+    assert detect_language("👍") == "es"
+
+
+def test_carrier_keyword_keeps_known_language():
+    assert detect_language("STOP", "es") == "es"
+    assert detect_language("STOP") == "en"
+
+
+def test_return_values_are_supported():
+    for row in ROWS[:50]:
+        assert detect_language(row["text"]) in SUPPORTED
+        assert detect_language(row["text"], "en") in SUPPORTED
+        assert classify_intent(row["text"]) in INTENTS

@@ -1,0 +1,37 @@
+"""The Flask app factory: webhooks, simulator, health (console and API come with their issues)."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Builds the app; `settings` default to the environment, `runtime` to one built from them."""
+    settings = settings or Settings.from_env()
+    runtime = runtime or build_runtime(settings)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=25 * 1024 * 1024)
+    app.extensions["puente"] = runtime
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    @app.get("/healthz")
+    def healthz():
+        status, reasons = runtime.health()
+        return jsonify(status=status, reasons=reasons), (200 if status == "ok" else 503)
+
+    if settings.demo:
+        from web.simulator import bp as simulator_bp
+
+        app.register_blueprint(simulator_bp)
+
+        @app.get("/")
+        def index():
+            from flask import redirect
+
+            return redirect("/simulator")
+
+    return app

@@ -1,0 +1,230 @@
+"""The `puente` command line (a FlaskGroup): demo, run, worker, db, import, chat, audit."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from pathlib import Path
+
+import click
+from flask.cli import FlaskGroup
+
+from bot.settings import Settings, SettingsError
+
+
+def _settings(**changes) -> Settings:
+    try:
+        return Settings.from_env().with_(**changes) if changes else Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _app_factory():
+    from web import create_app
+
+    return create_app(_settings())
+
+
+@click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=False, add_version_option=False)
+def cli() -> None:
+    """Puente: a bilingual messaging assistant for immigration law firms."""
+
+
+def _prepare_database(settings: Settings) -> None:
+    from services.migrate import upgrade
+
+    if settings.is_sqlite:
+        Path(settings.database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+
+
+@cli.command("demo")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo(port: int, host: str) -> None:
+    """The embedded default: SQLite, in-process jobs, demo data, the simulator at /simulator."""
+    from bot.runtime import build_runtime
+    from services.demo import seed
+    from web import create_app
+
+    settings = _settings(demo=True, redis_url=None)
+    _prepare_database(settings)
+    runtime = build_runtime(settings)
+    with runtime.Session.begin() as session:
+        seed(session)
+    runtime.start_relay()
+    app = create_app(settings, runtime)
+    click.echo(f"Puente demo: open http://{host}:{port}/simulator  (Ctrl+C to stop)")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.command("run")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def run(port: int, host: str) -> None:
+    """Serves the app with the configured settings (use gunicorn in production)."""
+    from web import create_app
+
+    create_app(_settings()).run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.command("worker")
+@click.option("--with-scheduler", is_flag=True, help="Also run rq's scheduler in this worker.")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests, benchmarks).")
+def worker(with_scheduler: bool, burst: bool) -> None:
+    """Runs jobs from Redis (rq SimpleWorker: no fork per job) plus the relay that re-enqueues lost work."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from bot import jobs
+    from bot.queue import QUEUE_NAME
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("REDIS_URL is required for `puente worker` (without it jobs run inside the web process)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redis = Redis.from_url(settings.redis_url)
+    runtime = jobs.runtime()
+    if not burst:
+        runtime.start_relay()
+    queue = Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+    SimpleWorker([queue], connection=redis, serializer=JSONSerializer).work(
+        burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
+
+
+@cli.group("db")
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Applies the migrations (Alembic) to DATABASE_URL."""
+    _prepare_database(_settings())
+    click.echo("database is up to date")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_(file: str) -> None:
+    """Imports clients, matters and invoices (Import format v1); refuses the whole file on any problem."""
+    from services.db import make_engine, make_sessionmaker
+    from services.importer import import_file
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine).begin() as session:
+        result = import_file(session, file)
+        if isinstance(result, list):
+            session.rollback()
+            click.echo(f"Refused {file}: {len(result)} problem(s); nothing was imported.", err=True)
+            for problem in result:
+                click.echo(f"  {problem.path}: {problem.reason}", err=True)
+            sys.exit(1)
+    click.echo(f"Imported {file}: {result.summary() if hasattr(result, 'summary') else result}")
+
+
+@cli.command("chat")
+@click.option("--channel", type=click.Choice(["sms", "whatsapp", "telegram"]), default="sms", show_default=True)
+@click.option("--from", "address", required=True, help="The sender: a phone number or a Telegram chat id.")
+@click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message.")
+@click.argument("text", required=False)
+def chat(channel: str, address: str, attachments: tuple[str, ...], as_json: bool, text: str | None) -> None:
+    """Talks to the assistant through the same engine as a webhook; without TEXT, one message per stdin line."""
+    from bot.runtime import build_runtime
+
+    settings = _settings()
+    runtime = build_runtime(settings)
+    lines = [text] if text is not None else (line.rstrip("\n") for line in sys.stdin)
+    for i, line in enumerate(lines):
+        media = _attachments(runtime, attachments) if i == 0 else ()
+        _chat_one(runtime, channel, address, line, media, as_json)
+
+
+def _attachments(runtime, paths):
+    from bot.messages import Media
+
+    import mimetypes
+
+    return tuple(Media(content_type=mimetypes.guess_type(p)[0] or "application/octet-stream",
+                       filename=Path(p).name, size=Path(p).stat().st_size, content=Path(p).read_bytes()) for p in paths)
+
+
+def _chat_one(runtime, channel: str, address: str, text: str, media, as_json: bool) -> None:
+    from sqlalchemy import select
+
+    from bot.messages import Inbound
+    from services.models import Message
+
+    inbound = Inbound(channel=channel, address=address, provider_id=f"cli-{uuid.uuid4().hex}", text=text, media=media)
+    message_id = runtime.accept(inbound)
+    msg = runtime.wait_processed(message_id)
+    if msg is None:
+        raise click.ClickException("no answer in time: is `puente worker` running?")
+    with runtime.Session() as session:
+        replies = session.scalars(select(Message).where(Message.reply_to_id == message_id).order_by(Message.id)).all()
+        out = [{"text": r.body, "choices": [c["label"] for c in (r.payload or {}).get("choices", [])]} for r in replies]
+    if as_json:
+        click.echo(json.dumps({"language": msg.language, "intent": msg.intent, "dialog": msg.dialog, "replies": out},
+                              ensure_ascii=False))
+        return
+    for r in out:
+        click.echo(r["text"])
+        for n, label in enumerate(r["choices"], 1):
+            click.echo(f"  {n}. {label}")
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Checks the hash chain of the audit trail; exits 1 at the first broken link."""
+    from services import audit
+    from services.db import make_engine, make_sessionmaker
+
+    engine = make_engine(_settings().database_url)
+    with make_sessionmaker(engine)() as session:
+        report = audit.verify(session)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.events} events")
+    else:
+        click.echo(f"audit chain BROKEN at event {report.broken_at} (after {report.events - 1} good events)", err=True)
+        sys.exit(1)
+
+
+@cli.command("firm")
+@click.option("--name")
+@click.option("--phone")
+@click.option("--email")
+@click.option("--timezone")
+@click.option("--payment-instructions-en")
+@click.option("--payment-instructions-es")
+def firm(name, phone, email, timezone, payment_instructions_en, payment_instructions_es) -> None:
+    """Shows or sets the firm's name, contact and payment instructions (used in HELP and payment replies)."""
+    from services.db import make_engine, make_sessionmaker
+    from services.firm import get_firm
+
+    engine = make_engine(_settings().database_url)
+    with make_sessionmaker(engine).begin() as session:
+        f = get_firm(session)
+        for attr, value in (("name", name), ("phone", phone), ("email", email), ("timezone", timezone)):
+            if value:
+                setattr(f, attr, value)
+        instructions = dict(f.payment_instructions or {})
+        if payment_instructions_en:
+            instructions["en"] = payment_instructions_en
+        if payment_instructions_es:
+            instructions["es"] = payment_instructions_es
+        f.payment_instructions = instructions
+        click.echo(json.dumps({"name": f.name, "phone": f.phone, "email": f.email, "timezone": f.timezone,
+                               "payment_instructions": instructions}, ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    cli()
