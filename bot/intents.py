@@ -262,7 +262,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "nobody answers": 2,
     },
     "help": {
-        "ayuda": 1.6, "help": 1.6, "menu": 3, "opciones": 3, "options": 3,
+        "ayuda": 1.5, "help": 1.5, "menu": 3, "opciones": 3, "options": 3,
         "comandos": 3, "commands": 3, "que puedo hacer": 3,
         "que puedo preguntar": 3, "como funciona": 3, "para que sirve": 3,
         "como uso": 3, "como se usa": 3, "que hace este": 2, "que haces": 2,

@@ -16,13 +16,18 @@ JOBS = ("process_message", "send_message")
 
 
 class InProcessQueue:
-    """Runs jobs on one background thread, in enqueue order (the embedded default)."""
+    """Runs jobs on background threads (the embedded default).
 
-    def __init__(self, handlers: dict[str, Callable[[int], None]]):
+    Several threads may run at once; a conversation's messages still go in arrival order because
+    processing locks the conversation row and always takes its oldest waiting message.
+    """
+
+    def __init__(self, handlers: dict[str, Callable[[int], None]], threads: int = 1):
         self._handlers = handlers
         self._jobs: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="puente-jobs", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"puente-jobs-{i}", daemon=True) for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def enqueue(self, job: str, item_id: int) -> bool:
         self._jobs.put((job, item_id))

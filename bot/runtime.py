@@ -179,6 +179,8 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
     # Providers come with the channels work; until one is configured its replies go to the simulator.
     runtime.channels = {name: SimulatorChannel(name) for name in ("sms", "whatsapp", "telegram")}
     use_rq = settings.redis_url and not in_process
+    # SQLite takes one writer at a time, so more threads would only wait on its lock.
+    threads = 1 if settings.is_sqlite else 4
     runtime.queue = RQQueue(settings.redis_url) if use_rq else InProcessQueue(
-        {"process_message": runtime.process_message, "send_message": runtime.send_message})
+        {"process_message": runtime.process_message, "send_message": runtime.send_message}, threads=threads)
     return runtime

@@ -187,8 +187,11 @@
   // -- polling -----------------------------------------------------------------------------
   function schedule(delay) {
     clearTimeout(state.timer);
+    // a hidden tab polls slowly; it catches up at once when shown again
+    if (document.hidden && delay > 0) delay = Math.max(delay, 5000);
     state.timer = setTimeout(poll, delay);
   }
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) schedule(0); });
 
   function poll() {
     var address = currentAddress(), channel = currentChannel();
@@ -290,6 +293,7 @@
       schedule(0);
     }).catch(function () {
       if (gen !== state.generation) return;
+      li.classList.remove("msg-pending");
       li.classList.add("msg-failed");
       setAwaiting(false);
       setStatus("No se pudo enviar el mensaje · The message could not be sent");
@@ -328,9 +332,14 @@
     if (channel && Array.prototype.some.call(el.channel.options, function (o) { return o.value === channel; })) {
       el.channel.value = channel;
     }
+    function known(a) {
+      return Array.prototype.some.call(el.number.options, function (o) { return o.value === a; });
+    }
+    address = (address || "").trim();
+    // an unencoded "+" in a hand-typed link arrives as a space
+    if (/^\d/.test(address) && !known(address) && known("+" + address)) address = "+" + address;
     if (address) {
-      var known = Array.prototype.some.call(el.number.options, function (o) { return o.value === address; });
-      if (known) {
+      if (known(address)) {
         el.number.value = address;
       } else {
         el.number.value = "__other__";

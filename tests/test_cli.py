@@ -1,0 +1,78 @@
+"""The `puente` command line: chat through the engine, import with refusal, audit verify."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from services.models import AuditEvent, Client, Invoice, Matter
+from web.cli import cli
+
+
+def _run(settings, args, input=None):
+    env = {"DATABASE_URL": settings.database_url, "PUENTE_STORAGE_DIR": str(settings.storage_dir), "REDIS_URL": ""}
+    return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False)
+
+
+def test_chat_json_reports_language_intent_dialog_and_replies(demo, settings):
+    result = _run(settings, ["chat", "--from", "+1 (555) 555-0101", "--json"], input="hola\n21/03/1988\ncuánto debo?\n")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["intent"] for line in lines][2] == "balance"
+    assert lines[0]["dialog"] == "verify" and lines[0]["language"] == "es"
+    assert "$1,020.00" in lines[2]["replies"][0]["text"]
+    assert lines[1]["replies"][-1]["choices"]  # the menu after verification
+
+
+def test_chat_reports_the_intent_even_when_nothing_is_sent(demo, settings):
+    _run(settings, ["chat", "--from", "+15555550103", "STOP"])
+    result = _run(settings, ["chat", "--from", "+15555550103", "--json", "what do I owe?"])
+    line = json.loads(result.output)
+    assert line["intent"] == "balance" and line["replies"] == []
+
+
+def test_import_refuses_a_bad_file_whole_and_lists_every_problem(settings, tmp_path):
+    bad = {
+        "clients": [{"external_id": "CL-9", "first_name": "Ana", "last_name": "Ruiz", "date_of_birth": "1990-02-30",
+                     "phone": "12", "preferred_language": "es"}],
+        "matters": [{"external_id": "MAT-9", "client": "CL-9", "type": "I-130", "stage": "nowhere",
+                     "receipt_number": "IOE12", "invoices": [{"number": "INV-9", "account": "savings", "currency": "USD",
+                                                              "issued": "2026-11-01", "lines": [{"description": "Fee", "amount": "100.00"}],
+                                                              "payments": [{"amount": "150.00", "paid_at": "2026-11-02T10:00:00Z"}]}]}],
+    }
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = _run(settings, ["import", str(path)])
+    assert result.exit_code == 1
+    for where in ("$.clients[0].date_of_birth", "$.clients[0].phone", "$.matters[0].stage", "$.matters[0].receipt_number",
+                  "$.matters[0].invoices[0].account"):
+        assert where in result.output
+    from services.db import make_engine, make_sessionmaker
+
+    with make_sessionmaker(make_engine(settings.database_url))() as s:
+        assert s.scalar(select(func.count()).select_from(Client)) == 0
+        assert s.scalar(select(func.count()).select_from(Matter)) == 0
+        assert s.scalar(select(func.count()).select_from(Invoice)) == 0
+
+
+def test_import_twice_changes_nothing_and_audit_chain_verifies(settings):
+    from services.demo import DEMO_FILE
+
+    first = _run(settings, ["import", str(DEMO_FILE)])
+    assert first.exit_code == 0, first.output
+    from services.db import make_engine, make_sessionmaker
+
+    Session = make_sessionmaker(make_engine(settings.database_url))
+    with Session() as s:
+        counts = (s.scalar(select(func.count()).select_from(Client)), s.scalar(select(func.count()).select_from(AuditEvent)))
+    assert _run(settings, ["import", str(DEMO_FILE)]).exit_code == 0
+    with Session() as s:
+        assert (s.scalar(select(func.count()).select_from(Client)), s.scalar(select(func.count()).select_from(AuditEvent))) == counts
+    ok = _run(settings, ["audit", "verify"])
+    assert ok.exit_code == 0 and "intact" in ok.output
+    with Session.begin() as s:  # tamper with history: the chain must notice
+        event = s.scalar(select(AuditEvent).order_by(AuditEvent.id))
+        event.details = {**event.details, "tampered": True}
+    broken = _run(settings, ["audit", "verify"])
+    assert broken.exit_code == 1 and "BROKEN" in broken.output
