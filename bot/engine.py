@@ -27,7 +27,8 @@ from services.db import utcnow
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
-from services.models import Client, Conversation, Message
+from services.models import Client, Conversation, Document, Message
+from services.storage import FileStore
 
 log = logging.getLogger(__name__)
 KNOWN_CHOICE_INTENTS = set(INTENTS) | {"menu"}
@@ -48,8 +49,9 @@ def _insert(session: Session):
 class Engine:
     """Accepts and processes messages. Holds no per-conversation state: the database does."""
 
-    def __init__(self, clock=utcnow):
+    def __init__(self, clock=utcnow, files: FileStore | None = None):
         self.clock = clock
+        self.files = files
 
     # -- accept ---------------------------------------------------------------------------
     def accept(self, session: Session, inbound: Inbound) -> int | None:
@@ -75,7 +77,19 @@ class Engine:
                 received_at=inbound.received_at,
             ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
         )
+        if new_id is not None:
+            self._store_media(session, inbound, new_id)
         return new_id
+
+    def _store_media(self, session: Session, inbound: Inbound, message_id: int) -> None:
+        """Keeps attachments that arrived with their bytes (e.g. `puente chat --attach`), fingerprinted."""
+        for media in inbound.media:
+            if media.content is None or self.files is None:
+                continue  # fetched later from the provider's URL by the channel's media job
+            stored = self.files.put(media.content)
+            session.add(Document(message_id=message_id, channel=inbound.channel, provider_message_id=inbound.provider_id,
+                                 filename=media.filename, sha256=stored.sha256, mime=media.content_type,
+                                 size=stored.size, storage_key=stored.key, status="stored", info={}))
 
     # -- process --------------------------------------------------------------------------
     def process(self, session: Session, conv: Conversation, msg: Message) -> Processed:
@@ -95,6 +109,9 @@ class Engine:
         ctx = Context(session=session, conversation=conv, firm=firm, t=Translator.for_language(lang), now=now,
                       text=text, choice=choice, intent=intent, verified=verified)
         dialog, outcome = self._route(ctx)
+        if msg.media and conv.opted_out_at is None and conv.status != "handoff":
+            received = Reply(ctx._("We received your file. Our team will review it."))
+            outcome = Outcome([received] + outcome.replies, outcome.step, outcome.state, then=outcome.then)
         if outcome.then:
             # e.g. right after verification: answer what was asked before it.
             dialog, follow = self._answer(ctx, outcome.then)

@@ -18,6 +18,7 @@ from channels.simulator import SimulatorChannel
 from services import audit
 from services.db import make_engine, make_sessionmaker, utcnow
 from services.models import Conversation, Message
+from services.storage import FileStore
 
 log = logging.getLogger(__name__)
 MAX_PROCESS_ATTEMPTS = 3
@@ -175,7 +176,7 @@ class Runtime:
 def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runtime:
     """Builds everything once from Settings. Without REDIS_URL (or in_process=True) jobs run in-process."""
     db = make_engine(settings.database_url)
-    runtime = Runtime(settings=settings, db=db, Session=make_sessionmaker(db), engine=Engine())
+    runtime = Runtime(settings=settings, db=db, Session=make_sessionmaker(db), engine=Engine(files=FileStore(settings.storage_dir)))
     # Providers come with the channels work; until one is configured its replies go to the simulator.
     runtime.channels = {name: SimulatorChannel(name) for name in ("sms", "whatsapp", "telegram")}
     use_rq = settings.redis_url and not in_process

@@ -76,3 +76,23 @@ def test_import_twice_changes_nothing_and_audit_chain_verifies(settings):
         event.details = {**event.details, "tampered": True}
     broken = _run(settings, ["audit", "verify"])
     assert broken.exit_code == 1 and "BROKEN" in broken.output
+
+
+def test_chat_attach_stores_the_file_fingerprinted(demo, settings, tmp_path):
+    import hashlib
+
+    from services.models import Document
+    from services.storage import FileStore
+
+    photo = tmp_path / "acta.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + b"demo-bytes" * 100)
+    result = _run(settings, ["chat", "--from", "+15555550101", "--attach", str(photo), "--json", "aquí está el acta"])
+    line = json.loads(result.output)
+    assert line["replies"][0]["text"] == "Recibimos su archivo. Nuestro equipo lo revisará."
+    from services.db import make_engine, make_sessionmaker
+
+    with make_sessionmaker(make_engine(settings.database_url))() as s:
+        doc = s.scalar(select(Document))
+    assert doc.sha256 == hashlib.sha256(photo.read_bytes()).hexdigest() and doc.size == photo.stat().st_size
+    assert FileStore(settings.storage_dir).get(doc.storage_key) == photo.read_bytes()
+    assert "acta" not in doc.storage_key

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from sqlalchemy import select
 
 from bot.messages import CHANNELS, Inbound
+from services.firm import get_firm
 from services.identity import normalize_address
 from services.models import Client, ContactPoint, Conversation, Message
 
@@ -26,10 +27,11 @@ def page():
             .join(Client, Client.id == ContactPoint.client_id).where(ContactPoint.kind == "phone")
             .order_by(ContactPoint.address, Client.id)
         ).all()
+        firm_name = get_firm(session).name
     numbers: dict[str, list[str]] = {}
     for address, first, last, lang in rows:
         numbers.setdefault(address, []).append(f"{first} {last} ({lang})")
-    return render_template("simulator.html", numbers=numbers, channels=CHANNELS)
+    return render_template("simulator.html", numbers=numbers, channels=CHANNELS, firm_name=firm_name)
 
 
 @bp.post("/api/messages")
