@@ -33,7 +33,11 @@ def workers(settings):
     for p in procs:
         p.terminate()
     for p in procs:
-        p.wait(timeout=10)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a worker stuck in a job: end it rather than hang the suite
+            p.kill()
+            p.wait(timeout=10)
     Redis.from_url(REDIS).flushdb()
 
 
