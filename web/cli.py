@@ -39,6 +39,13 @@ def _prepare_database(settings: Settings) -> None:
     upgrade(settings.database_url)
 
 
+def _serve(app, host: str, port: int) -> None:
+    """Serves with werkzeug directly (Flask's app.run refuses to run inside its own CLI)."""
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
 @cli.command("demo")
 @click.option("--port", default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -56,7 +63,7 @@ def demo(port: int, host: str) -> None:
     runtime.start_relay()
     app = create_app(settings, runtime)
     click.echo(f"Puente demo: open http://{host}:{port}/simulator  (Ctrl+C to stop)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    _serve(app, host, port)
 
 
 @cli.command("run")
@@ -66,7 +73,7 @@ def run(port: int, host: str) -> None:
     """Serves the app with the configured settings (use gunicorn in production)."""
     from web import create_app
 
-    create_app(_settings()).run(host=host, port=port, threaded=True, use_reloader=False)
+    _serve(create_app(_settings()), host, port)
 
 
 @cli.command("worker")
