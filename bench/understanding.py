@@ -1,5 +1,9 @@
 """Benchmark language detection and intent classification on tests/data/messages.jsonl.
 
+tests/data/holdout_fresh.jsonl (messages written without looking at the
+classifier or at messages.jsonl) is scored separately under split "fresh";
+the overall figures stay on messages.jsonl.
+
 Run from the repo root:  python bench/understanding.py
 """
 
@@ -8,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from bot.intents import INTENTS, classify_intent  # noqa: E402
 from bot.language import detect_language  # noqa: E402
 
 DATASET = ROOT / "tests" / "data" / "messages.jsonl"
+FRESH = ROOT / "tests" / "data" / "holdout_fresh.jsonl"
 MAX_CONFUSIONS = 20
 
 
@@ -48,6 +54,33 @@ def time_per_call(fn, args_list, repeat: int = 5) -> float:
     return best / len(args_list) * 1e6
 
 
+def _norm(text: str) -> str:
+    """Lowercase, accent- and punctuation-free text, for spotting overlaps."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join("".join(c if c.isalnum() else " " for c in text).split())
+
+
+def report_fresh(fresh: list[dict], known_texts: set[str]) -> None:
+    """Accuracy on holdout_fresh.jsonl, kept out of the messages.jsonl totals."""
+    lang = [detect_language(r["text"]) == r["language"] for r in fresh]
+    intent = [classify_intent(r["text"], detect_language(r["text"])) == r["intent"] for r in fresh]
+    long_idx = [i for i, r in enumerate(fresh) if word_count(r["text"]) >= 3]
+    known = {_norm(t) for t in known_texts}
+    novel = [i for i, r in enumerate(fresh) if _norm(r["text"]) not in known]
+    print(f"  {'fresh':<10} intent {pct(sum(intent), len(fresh))}"
+          f"   language {pct(sum(lang), len(fresh))}"
+          f"   language >=3 words {pct(sum(lang[i] for i in long_idx), len(long_idx))}"
+          f"   [separate file: {FRESH.name}]")
+    print(f"  {'fresh-new':<10} intent {pct(sum(intent[i] for i in novel), len(novel))}"
+          f"   (fresh messages not also in {DATASET.name})")
+    wrong = [(r, "intent") for r, ok in zip(fresh, intent) if not ok]
+    wrong += [(r, "lang") for r, ok in zip(fresh, lang) if not ok]
+    for r, what in wrong[:MAX_CONFUSIONS]:
+        print(f"      {r['text']!r:<60} {what} {r['intent'] if what == 'intent' else r['language']}"
+              f" -> {classify_intent(r['text']) if what == 'intent' else detect_language(r['text'])}")
+
+
 def main() -> int:
     rows = load()
     n = len(rows)
@@ -74,6 +107,9 @@ def main() -> int:
         idx = [i for i, r in enumerate(rows) if r.get("split") == split]
         print(f"  {split:<10} intent {pct(sum(intent_ok[i] for i in idx), len(idx))}"
               f"   language {pct(sum(lang_ok[i] for i in idx), len(idx))}")
+
+    if FRESH.exists():
+        report_fresh(load(FRESH), {r["text"] for r in rows})
 
     print("\nper-intent accuracy:")
     per = defaultdict(lambda: [0, 0])

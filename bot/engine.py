@@ -61,13 +61,15 @@ class Engine:
         """
         insert = _insert(session)
         address = normalize_address(inbound.channel, inbound.address)
-        session.execute(
-            insert(Conversation).values(channel=inbound.channel, address=address, status="bot", state={},
-                                        version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock())
-            .on_conflict_do_nothing(index_elements=["channel", "address"])
-        )
-        conv_id = session.scalar(select(Conversation.id).where(Conversation.channel == inbound.channel,
-                                                               Conversation.address == address))
+        find = select(Conversation.id).where(Conversation.channel == inbound.channel, Conversation.address == address)
+        conv_id = session.scalar(find)
+        if conv_id is None:  # first message from this address (two racing first messages make one row)
+            session.execute(
+                insert(Conversation).values(channel=inbound.channel, address=address, status="bot", state={},
+                                            version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock())
+                .on_conflict_do_nothing(index_elements=["channel", "address"])
+            )
+            conv_id = session.scalar(find)
         payload = {"choice": inbound.choice} if inbound.choice else {}
         media = [{"content_type": m.content_type, "url": m.url, "filename": m.filename, "size": m.size} for m in inbound.media]
         new_id = session.scalar(

@@ -53,8 +53,8 @@ HELP_KEYWORDS = frozenset({
 
 # Plain-language revocations / re-subscriptions, as regexes over the
 # normalised text (lowercase, no accents, single spaces).
-_MSG = r"(mensajes?|msjs?|textos?|sms|whatsapps?|notificaciones|recordatorios)"
-_EN_MSG = r"(messages?|texts?|msgs?|sms|notifications?|reminders?)"
+_MSG = r"(mensajes?|msjs?|textos?|sms|whatsapps?|notificaciones|recordatorios|avisos|alertas)"
+_EN_MSG = r"(messages?|texts?|msgs?|sms|notifications?|reminders?|alerts?)"
 OPT_OUT_PATTERNS = (
     r"\bno (me |nos )?(manden|mande|envien|envie|escriban|escriba|mandes|envies|escribas)"
     r"( (mas|nada|ningun\w*)\b| .*\b" + _MSG + r"\b)",
@@ -65,7 +65,8 @@ OPT_OUT_PATTERNS = (
     r"\b(darme|dame|denme|deme) de baja\b",
     r"\bstop (texting|messaging|sending|contacting|emailing)\b",
     r"\bdont (text|message|contact|send)\b.*\b(me|anymore|again)\b",
-    r"\bdont want\b.{0,30}\b" + _EN_MSG + r"\b",
+    # ... but not "I don't want to text, can the lawyer call me".
+    r"\bdont want\b(?! to (text|message|msg|write|type)\b).{0,30}\b" + _EN_MSG + r"\b",
     r"\b(remove|take) (me|my number) (from|off)\b",
     r"\bno more " + _EN_MSG,
     r"\bunsubscribe me\b",
@@ -78,6 +79,11 @@ OPT_OUT_PATTERNS = (
     r"\b(remove|delete|erase) my (number|phone)\b",
     r"\b(borr|elimin|quit|sac)\w* mi (numero|telefono)\b",
     r"\bopt (me )?out\b",
+    # "ya no me escriban", "no me manden (nada) a este numero"
+    r"\bya no (me |nos )?(manden|mande|envien|envie|escriban|escriba|textee?n|contacten|molesten)\b",
+    r"\bno (me |nos )?(manden|mande|envien|envie|escriban|escriba|textee?n|contacten)\b.{0,20}"
+    r"\b(a|en|por) (este|mi|el) (numero|telefono|celular|cel|whatsapp)\b",
+    r"\b(stop|quit|dont) (text|messag|send|contact|call)\w*\b.{0,20}\b(this|my) (number|phone)\b",
 )
 OPT_IN_PATTERNS = (
     r"\bvolver a recibir\b",
@@ -90,6 +96,9 @@ OPT_IN_PATTERNS = (
     r"\bstart (texting|messaging|sending)\b.*\bagain\b",
     r"\b(re ?subscribe|subscribe me)\b",
     r"\bopt (me )?(back )?in\b",
+    # "me pueden volver a mandar los avisos", "mandenme mensajes otra vez"
+    r"\bvolver a (mand|envi|escrib)\w*\b.{0,25}\b" + _MSG + r"\b",
+    r"\b(want|like) (to )?(get|receive) (the )?" + _EN_MSG + r" (again|back)\b",
 )
 # Opt-out phrasings that are *not* revocations (checked before OPT_OUT_PATTERNS).
 NOT_OPT_OUT_PATTERNS = (
@@ -111,7 +120,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "aprobo": 2, "aprobacion": 2, "negaron": 2, "negado": 2,
         "pendiente": 1, "respuesta": 1.5, "respondieron": 2, "contestaron": 1.5,
         "migracion": 1.5, "inmigracion": 1.5, "recibo": 1.2, "uscis": 1.5,
-        "green card": 2, "residencia": 0.8, "permiso": 0.8, "asilo": 1,
+        "green card": 2, "residencia": 1.5, "permiso": 0.8, "asilo": 1,
         "visa": 1, "ciudadania": 1, "salio": 1, "me llego": 1,
         "significa": 1, "como va": 2, "como vamos": 2, "como van": 2,
         "como sigue": 2, "en que va": 2, "que paso con": 2, "que ha pasado": 2,
@@ -121,7 +130,10 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "decision": 1.5, "movio": 1.5, "movimiento": 2, "renovacion": 1.5,
         "daca": 1.5, "ajuste": 0.5, "me llega": 1, "tarjeta de trabajo": 2,
         "tarjeta de residencia": 2, "saben algo": 2, "avisan": 1,
-        "update": 2, "updates": 2,
+        "update": 2, "updates": 2, "tarjeta verde": 2, "mica": 1.5,
+        "permiso de trabajo": 0.7, "esperando": 1.5, "sigo esperando": 1,
+        "en espera": 1.5, "en proceso": 1.5, "resolvieron": 2, "resolver": 1,
+        "mi carta de": 0.5, "ya esta listo": 1.5, "ya esta lista": 1.5,
         # en
         "case": 1.5, "application": 1.5, "petition": 1.5, "news": 2,
         "status": 2, "approved": 2, "approve": 1.5, "approval": 2,
@@ -133,7 +145,11 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "immigration": 1.5, "asylum": 1, "citizenship": 1, "rfe": 2,
         "how long": 1.5, "hows my": 1.5, "how is my": 1.5, "any word": 1.5,
         "decided": 2, "moved": 1.5, "moving": 1, "renewal": 1.5, "done": 0.5,
-        "happened": 1.5, "work card": 2,
+        "happened": 1.5, "work card": 2, "work permit": 0.7, "waiting": 1.5,
+        "still waiting": 1, "processing": 1.5, "processed": 1.5,
+        "mean": 1, "means": 1, "got a letter": 1, "any news": 1,
+        "filed": 1.5, "heard": 1.5, "havent heard": 1, "heard anything": 1,
+        "no hemos sabido": 2, "no sabemos nada": 2,
     },
     "balance": {
         # es
@@ -144,6 +160,10 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "pendiente de pagar": 4, "estado de cuenta": 4, "al corriente": 3,
         "llevo pagado": 3, "he pagado": 2, "total": 1, "restante": 1.5,
         "le debo": 1, "cuanto tengo que": 2.5, "mi cuenta": 2,
+        "cuenta": 1.5, "me di cuenta": -3, "dar cuenta": -1.5, "por mi cuenta": -3,
+        "en cuenta": -1.5, "cuenta de banco": -2.5, "cuenta bancaria": -2.5,
+        "cuanto seria": 2, "lo que falta": 1, "hay que pagar": 1,
+        "cuanto cobran": 2.5, "me cobran": 1.5, "cobro": 1.5, "cargo": 1,
         # en
         "owe": 3, "owed": 2.5, "balance": 3, "invoice": 2.5, "invoices": 2.5,
         "bill": 1.5, "fees": 1.5, "outstanding": 2, "remaining": 1.5,
@@ -151,6 +171,8 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "up to date": 3, "statement": 2.5, "bank statement": -2.5,
         "bank statements": -2.5, "due": 1, "paid so far": 3,
         "how much do i have to": 2.5, "how much do i": 1.5,
+        "how much is left": 3, "how much left": 3, "left on": 1,
+        "my account": 1.5, "charge": 1, "charged": 1.5, "total": 1,
     },
     "payment": {
         # es
@@ -165,7 +187,9 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "quiero liquidar": 2, "quiero abonar": 2, "como pago": 2,
         "donde pago": 2, "ya pague": 2, "hacer un pago": 2, "hice el pago": 2,
         "aceptan": 1, "por pagar": -1, "tarjeta de trabajo": -2,
-        "tarjeta de residencia": -2,
+        "tarjeta de residencia": -2, "tarjeta verde": -2,
+        "tarjeta de telefono": -2, "tarjetas de telefono": -2,
+        "tarjeta telefonica": -2, "tarjeta de seguro": -2,
         # en / brands
         "pay": 2.5, "paid": 2.5, "paying": 2.5, "payment": 2.5,
         "payments": 1.5, "card": 1.5, "green card": -1.5, "cash": 2,
@@ -176,7 +200,8 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "checkout": 2, "how do i pay": 2, "already paid": 2,
         "make a payment": 2, "payment plan": 2, "want to pay": 2,
         "like to pay": 2, "sent the money": 2, "pay stubs": -2.5,
-        "pay stub": -2.5, "left to pay": -1,
+        "pay stub": -2.5, "left to pay": -1, "phone card": -1.5,
+        "phone cards": -1.5, "social security card": -1.5,
     },
     "checklist": {
         # es
@@ -196,6 +221,13 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "envie": 1, "enviar": 1, "mande": 1, "mandar": 0.8, "mando": 0.8,
         "traducida": 1.5, "traduccion": 1.5, "comprobante": 1.5,
         "identificacion": 2, "uploadie": 2.5,
+        "hace falta": 2, "entregar": 1.5, "entregue": 1.5, "entrego": 1.2,
+        "le mando": 1, "le envio": 1, "le paso": 1, "aqui le": 0.7,
+        "ahi le": 0.7, "aqui esta": 1, "aqui estan": 1, "aqui va": 1,
+        "record": 1.5, "antecedentes": 2, "cedula": 2, "partida": 2,
+        "matricula": 2, "seguro social": 2, "i 94": 2.5, "i94": 2.5,
+        "ocupan": 1.5, "ocupa": 1, "requisitos": 2, "traducir": 1.5,
+        "escanear": 2, "declaracion": 1.5, "talon": 2,
         # en
         "documents": 2.5, "document": 2.5, "docs": 2.5, "paperwork": 2.5,
         "checklist": 3, "list": 1, "passport": 2.5, "passports": 2.5,
@@ -212,13 +244,16 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "anything else": 2, "need to send": 2.5, "need from me": 2.5,
         "everything you need": 2.5, "here is my": 1.5, "heres my": 1.5,
         "you need": 1,
-        "id card": 2,
+        "id card": 2, "social security": 2, "ss card": 2,
+        "police": 1, "diploma": 2, "transcript": 2, "transcripts": 2,
+        "here you go": 1, "here are": 1, "sending you": 1,
     },
     "appointments": {
         # es
         "cita": 3, "citas": 3, "entrevista": 3, "biometricos": 3,
         "biometria": 3, "huellas": 3, "corte": 2.5, "audiencia": 3,
-        "plazo": 2.5, "vence": 2, "fecha limite": 3, "agendar": 2.5,
+        "plazo": 2.5, "plazo para": 1, "vence": 2, "fecha limite": 3,
+        "hasta cuando": 2.5, "hasta que fecha": 2, "me toca": 1.5, "toca ir": 1, "agendar": 2.5,
         "reprogramar": 2.5, "consulta": 2.5, "reunion": 2.5, "ceremonia": 2.5,
         "juramento": 2.5, "calendario": 2, "horario": 1.5, "visita": 1.5,
         "presentarme": 1.5, "fecha": 1.5, "hora": 1, "a que hora": 1.5,
@@ -229,7 +264,8 @@ KEYWORDS: dict[str, dict[str, float]] = {
         # en
         "appointment": 3, "appointments": 3, "appt": 3, "interview": 3,
         "biometrics": 3, "fingerprints": 3, "fingerprint": 3, "court": 2.5,
-        "hearing": 3, "deadline": 3, "deadlines": 3, "reschedule": 2.5,
+        "hearing": 3, "deadline": 4, "deadlines": 4, "due date": 3,
+        "by when": 2.5, "deadline to": 1, "deadline for": 1, "reschedule": 2.5,
         "schedule": 1.5, "book": 1, "consultation": 2.5, "meeting": 2.5,
         "oath": 2.5, "ceremony": 2.5, "calendar": 2, "date": 1,
         "what day": 1.5, "what time": 1.5, "show up": 1.5, "when": 0.8,
@@ -239,10 +275,11 @@ KEYWORDS: dict[str, dict[str, float]] = {
     },
     "handoff": {
         # es
-        "hablar": 1.5, "abogado": 1.5, "abogada": 1.5, "paralegal": 1.5,
+        "hablar": 1.5, "platicar": 1.5, "conversar": 1.5, "abogado": 1.5, "abogada": 1.5, "paralegal": 1.5,
         "licenciado": 1, "licenciada": 1, "persona": 1.5, "humano": 3,
         "persona equivocada": -2,
-        "alguien": 1.5, "agente": 3, "representante": 3, "operador": 3,
+        "alguien": 1, "atender": 1.5, "atienda": 1.5, "atiendan": 1.5,
+        "me atienda": 1, "que hable": 1, "agente": 3, "representante": 3, "operador": 3,
         "operadora": 3, "asesor": 2.5, "asistente": 1, "gerente": 2.5,
         "supervisor": 2.5, "llamar": 2, "llame": 2, "llamen": 2, "llamenme": 3,
         "llamame": 3, "llameme": 3, "llamada": 2, "marcar": 2, "marquen": 2,
@@ -252,7 +289,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "no me contestan": 2, "queja": 2, "urgente": 1, "urge": 1.5,
         # en
         "talk": 1.5, "speak": 1.5, "lawyer": 1.5, "attorney": 1.5,
-        "person": 1.5, "human": 3, "someone": 1.5, "somebody": 1.5,
+        "person": 1.5, "human": 3, "someone": 1, "somebody": 1,
         "wrong person": -2,
         "agent": 3, "representative": 3, "rep": 2, "operator": 3,
         "manager": 2, "supervisor": 2.5, "call": 2, "call me": 1,
@@ -266,14 +303,18 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "comandos": 3, "commands": 3, "que puedo hacer": 3,
         "que puedo preguntar": 3, "como funciona": 3, "para que sirve": 3,
         "como uso": 3, "como se usa": 3, "que hace este": 2, "que haces": 2,
-        "este bot": 2, "what can you do": 3, "what can i ask": 3,
+        "este bot": 2, "se puede hacer": 3, "usar esto": 3, "como usar": 3,
+        "como lo uso": 3, "que puedes hacer": 3, "puedo preguntar": 2.5,
+        "how does this": 2.5, "how this works": 3, "what can you do": 3, "what can i ask": 3,
         "how does this work": 3, "how does it work": 3, "how do i use": 3,
         "how to use": 3, "this bot": 2, "what do you do": 2,
     },
     # Greetings only count at the start of a message (see GREETING_WINDOW).
     "greeting": {
         "hola": 2, "holi": 2, "holis": 2, "ola": 2, "buenas": 2, "buenos": 1,
-        "buen": 1, "dia": 1, "dias": 1, "tardes": 1, "noches": 1,
+        "buen": 1, "dia": 0, "dias": 0, "tardes": 0, "noches": 0,
+        "buen dia": 1, "buenos dias": 1, "buenas tardes": 1, "buenas noches": 1,
+        "bonito dia": 1, "bonita tarde": 1, "feliz": -3, "happy": -3,
         "saludos": 2, "que tal": 2, "que onda": 1, "como esta": 1,
         "como estan": 1, "hi": 2, "hello": 2, "hey": 2, "hiya": 2,
         "howdy": 2, "yo": 0.5, "morning": 1.5, "afternoon": 1.5,
@@ -281,6 +322,20 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "good evening": 0.5, "how are you": 1, "hope youre well": 1,
     },
 }
+
+# "How much ... pay / pending / left" is a balance question even though it
+# names the payment verb ("cuánto hay que pagar", "how much do we pay"):
+# an amount word followed within AMOUNT_WINDOW tokens by one of AMOUNT_TARGETS
+# adds AMOUNT_BONUS to balance.
+AMOUNT_WORDS = frozenset({"cuanto", "cuanta", "much"})
+AMOUNT_TARGETS = frozenset({
+    "pagar", "pago", "pagarle", "pagarles", "pendiente", "queda", "quedan",
+    "debo", "total", "cobran", "cobrar", "pay", "left", "owe", "due",
+    "remaining", "outstanding",
+})
+AMOUNT_BLOCKERS = frozenset({"tiempo", "long", "meses", "dias", "semanas"})
+AMOUNT_WINDOW = 5
+AMOUNT_BONUS = 2.0
 
 # Greeting words further than this many tokens from the start are ignored
 # ("mi vecino dice que ustedes son muy buenos" is not a greeting).
@@ -308,6 +363,7 @@ COMMON_WORDS = frozenset("""
     tenga tengan hacer hecho dicho decir dijeron sabes saber saben estaba
     estamos somos eres fueron seria podria deberia necesita necesitan nuevo
     nueva otros otras tambien todavia mientras contra hasta desde sobre entonces
+    partido partidos
     gente persona personas trabajo trabajos familia esposo esposa hijos hijas
     please sorry hello every other never always maybe really right great
     good night today later wrong number email phone house money people person
@@ -363,6 +419,12 @@ def _build_tables():
             index.setdefault(toks[0], []).append((toks, intent, float(weight)))
     for kw in OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS:
         vocab.update(kw.split())
+    # Intents each single word is a (positive) keyword of.
+    word_intents: dict[str, set[str]] = {}
+    for intent, table in KEYWORDS.items():
+        for phrase, weight in table.items():
+            if weight > 0 and " " not in phrase:
+                word_intents.setdefault(phrase, set()).add(intent)
     # Longest phrases first so the scan is deterministic.
     for entries in index.values():
         entries.sort(key=lambda e: -len(e[0]))
@@ -373,10 +435,11 @@ def _build_tables():
             deletes.setdefault(word, set()).add(word)
             for i in range(len(word)):
                 deletes.setdefault(word[:i] + word[i + 1:], set()).add(word)
-    return index, frozenset(vocab), deletes
+    frozen = {w: frozenset(i) for w, i in word_intents.items()}
+    return index, frozenset(vocab), deletes, frozen
 
 
-_INDEX, _VOCAB, _DELETES = _build_tables()
+_INDEX, _VOCAB, _DELETES, _WORD_INTENTS = _build_tables()
 _OPT_OUT_RE = [re.compile(p) for p in OPT_OUT_PATTERNS]
 _OPT_IN_RE = [re.compile(p) for p in OPT_IN_PATTERNS]
 _NOT_OPT_OUT_RE = [re.compile(p) for p in NOT_OPT_OUT_PATTERNS]
@@ -432,7 +495,14 @@ def _canon(tok: str) -> str:
     # Typos rarely hit the first letter; requiring it avoids "sending" -> "pending".
     matches = sorted(w for w in candidates
                      if w[0] == two[0] and _within_one_edit(two, w))
-    return matches[0] if len(matches) == 1 else two
+    if len(matches) == 1:
+        return matches[0]
+    # Several equally close words ("documentso" -> documento / documentos):
+    # harmless when they all mean the same intents; prefer the same length.
+    if matches and len({_WORD_INTENTS.get(w, frozenset()) for w in matches}) == 1:
+        same_len = [w for w in matches if len(w) == len(two)]
+        return (same_len or matches)[0]
+    return two
 
 
 def normalize(text: str) -> list[str]:
@@ -460,6 +530,11 @@ def _scores(tokens: list[str]) -> dict[str, float]:
             k = len(phrase)
             if k == 1 or tuple(tokens[i:i + k]) == phrase:
                 scores[intent] = scores.get(intent, 0.0) + weight
+        if tok in AMOUNT_WORDS:
+            window = tokens[i + 1:i + 1 + AMOUNT_WINDOW]
+            if (not AMOUNT_BLOCKERS.intersection(window)
+                    and AMOUNT_TARGETS.intersection(window)):
+                scores["balance"] = scores.get("balance", 0.0) + AMOUNT_BONUS
     return scores
 
 

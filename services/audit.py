@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from services.db import utcnow
@@ -19,6 +19,7 @@ from services.models import AuditEvent
 
 GENESIS = "0" * 64
 _LOCK_KEY = 7_461_001  # PostgreSQL advisory lock that serialises appends to the chain
+_PENDING = "puente_audit_pending"
 
 
 def _digest(prev_hash: str, at: str, actor: str, action: str, subject: str, details: dict[str, Any]) -> str:
@@ -33,18 +34,37 @@ def _stamp(event: AuditEvent) -> str:
     return event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record(session: Session, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> AuditEvent:
-    """Appends one event to the chain (in the caller's transaction)."""
+def record(session: Session, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> None:
+    """Appends one event to the chain when the caller's transaction commits.
+
+    Events wait in the session until commit, where they are chained under a short lock: the
+    chain's lock is then held for milliseconds, not for a whole conversation turn.
+    """
+    details = json.loads(json.dumps(details or {}, default=str))
+    session.info.setdefault(_PENDING, []).append((utcnow(), actor, action, subject, details))
+
+
+def seal(session: Session) -> list[AuditEvent]:
+    """Chains and inserts the session's waiting events (called before every commit)."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return []
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    last = session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
-    prev = last.hash if last else GENESIS
-    details = json.loads(json.dumps(details or {}, default=str))
-    event = AuditEvent(at=utcnow(), actor=actor, action=action, subject=subject, details=details, prev_hash=prev)
-    event.hash = _digest(prev, _stamp(event), actor, action, subject, details)
-    session.add(event)
+    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
+    events = []
+    for at, actor, action, subject, details in pending:
+        event = AuditEvent(at=at, actor=actor, action=action, subject=subject, details=details, prev_hash=prev)
+        event.hash = prev = _digest(event.prev_hash, _stamp(event), actor, action, subject, details)
+        events.append(event)
+    session.add_all(events)
     session.flush()
-    return event
+    return events
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_before_commit(session: Session) -> None:
+    seal(session)
 
 
 @dataclass(frozen=True)

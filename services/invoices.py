@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from services.models import Invoice
 
@@ -62,6 +62,7 @@ def open_invoices(session: Session, matter_id: int) -> list[Invoice]:
     """A matter's unpaid, partial and disputed invoices, earliest due first (undated last), then by number."""
     stmt = (
         select(Invoice)
+        .options(selectinload(Invoice.payments))
         .where(Invoice.matter_id == matter_id, Invoice.status.in_(OPEN_STATUSES))
         .order_by(Invoice.due.is_(None), Invoice.due, Invoice.number)
     )

@@ -70,6 +70,41 @@ def test_language_accuracy_overall():
 
 
 # ---------------------------------------------------------------------------
+# Fresh held-out set (written before looking at the classifier or the dataset)
+# ---------------------------------------------------------------------------
+
+FRESH = Path(__file__).parent / "data" / "holdout_fresh.jsonl"
+
+
+def _load_fresh():
+    with FRESH.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def test_fresh_holdout_shape():
+    rows = _load_fresh()
+    assert len(rows) >= 200
+    assert len({r["text"] for r in rows}) == len(rows)
+    for row in rows:
+        assert row["split"] == "fresh"
+        assert row["language"] in SUPPORTED
+        assert row["intent"] in INTENTS
+    assert {r["intent"] for r in rows} == set(INTENTS)
+
+
+def test_intent_accuracy_on_fresh_holdout():
+    rows = _load_fresh()
+    ok = sum(classify_intent(r["text"], detect_language(r["text"])) == r["intent"] for r in rows)
+    assert ok / len(rows) >= 0.90
+
+
+def test_language_accuracy_on_fresh_holdout_three_plus_words():
+    rows = [r for r in _load_fresh() if _words(r["text"]) >= 3]
+    ok = sum(detect_language(r["text"]) == r["language"] for r in rows)
+    assert ok / len(rows) >= 0.98
+
+
+# ---------------------------------------------------------------------------
 # Realistic phrasings per intent, both languages
 # ---------------------------------------------------------------------------
 
@@ -249,3 +284,28 @@ def test_return_values_are_supported():
         assert detect_language(row["text"]) in SUPPORTED
         assert detect_language(row["text"], "en") in SUPPORTED
         assert classify_intent(row["text"]) in INTENTS
+
+
+# ---------------------------------------------------------------------------
+# General rules (typos, precedence, polite context)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("documetos que faltan", "checklist"),                    # typo
+    ("cuanto me queda por pagar del asilo", "balance"),       # amount question beats "pagar"
+    ("cuanto tiempo tarda el pago", "status"),                # ... but not a time question
+    ("hasta cuando tengo para mandar los papeles", "appointments"),  # deadline beats documents
+    ("is there a deadline to respond to the notice", "appointments"),
+    ("ya no me escriban", "opt_out"),
+    ("i dont want to text, can the lawyer call me", "handoff"),
+    ("ya pueden volver a mandarme los avisos", "opt_in"),
+    ("feliz dia de las madres", "unknown"),
+    ("mi primo necesita trabajo, saben de alguien", "unknown"),
+    ("necesito platicar con alguien de la oficina", "handoff"),
+    ("ya llego mi tarjeta verde?", "status"),
+    ("buenas noches licenciado disculpe la hora, le escribo porque mi esposo y yo "
+     "queremos saber cuanto nos falta pagar del caso para ir juntando", "balance"),
+])
+def test_general_rules(text, intent):
+    assert classify_intent(text) == intent
