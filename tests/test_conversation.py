@@ -244,3 +244,20 @@ def test_replies_are_sent_through_the_outbox(demo):
     with demo.Session() as s:
         states = s.scalars(select(Message.state).where(Message.direction == "out")).all()
     assert states == ["sent"]
+
+
+def test_any_intent_interrupts_an_unfinished_dialog(demo):
+    chat = Chat(demo, address=JOSE)
+    chat.say("hola")
+    which = chat.say("04/07/1975")
+    assert which.dialog == "verify" and len(which.choices[-1]) == 2  # asked which of the two matters
+    turn = chat.say("mejor quiero hablar con una persona")
+    assert turn.intent == "handoff" and turn.dialog == "handoff"
+
+
+def test_unverified_sender_cannot_pick_someone_elses_matter_or_client(demo):
+    chat = Chat(demo, address="+15555550999")
+    chat.say("hola")
+    for forged in ("matter:1", "client:1", "status", "balance"):
+        turn = chat.say(choice=forged)
+        assert "$" not in turn.text and "María" not in turn.text and "I-130" not in turn.text
