@@ -22,8 +22,10 @@ from dialogs import menu, optout, verify
 from dialogs.base import Context, Outcome
 from dialogs.registry import ANSWERS, MATTER_INTENTS, STEPS
 from dialogs.menu import MENU_INTENTS
-from services import audit, verification
+from services import audit, handoffs, verification
+from services.dates import looks_like_date
 from services.db import utcnow
+from services.contacts import opted_out_at
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
@@ -32,6 +34,8 @@ from services.storage import FileStore
 
 log = logging.getLogger(__name__)
 KNOWN_CHOICE_INTENTS = set(INTENTS) | {"menu"}
+REDACTED_DATE = "[date of birth]"
+MAX_TEXT = 4096  # longer inbound text is cut (no client writes more; regexes stay fast)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,8 @@ class Engine:
         if conv_id is None:  # first message from this address (two racing first messages make one row)
             session.execute(
                 insert(Conversation).values(channel=inbound.channel, address=address, status="bot", state={},
-                                            version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock())
+                                            version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock(),
+                                            opted_out_at=opted_out_at(session, inbound.channel, address))
                 .on_conflict_do_nothing(index_elements=["channel", "address"])
             )
             conv_id = session.scalar(find)
@@ -75,7 +80,7 @@ class Engine:
         new_id = session.scalar(
             insert(Message).values(
                 conversation_id=conv_id, direction="in", channel=inbound.channel, provider_id=inbound.provider_id,
-                body=inbound.text or "", payload=payload, media=media, state="received", attempts=0,
+                body=(inbound.text or "")[:MAX_TEXT], payload=payload, media=media, state="received", attempts=0,
                 received_at=inbound.received_at,
             ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
         )
@@ -111,6 +116,8 @@ class Engine:
         ctx = Context(session=session, conversation=conv, firm=firm, t=Translator.for_language(lang), now=now,
                       text=text, choice=choice, intent=intent, verified=verified)
         dialog, outcome = self._route(ctx)
+        if dialog == "verify" and looks_like_date(msg.body or ""):
+            msg.body = REDACTED_DATE  # a date of birth, right or wrong, is not kept in the transcript
         if msg.media and conv.opted_out_at is None and conv.status != "handoff":
             received = Reply(ctx._("We received your file. Our team will review it."))
             outcome = Outcome([received] + outcome.replies, outcome.step, outcome.state, then=outcome.then)
@@ -128,14 +135,16 @@ class Engine:
             return "opt_out", Outcome()  # opted out: silence until START
         if intent == "opt_out":
             return "opt_out", optout.opt_out(ctx)
-        if intent == "opt_in":
-            return "opt_out", optout.opt_in(ctx)
         if conv.status == "handoff":
             return "handoff", Outcome()  # staff own the thread
+        if intent == "opt_in":
+            return "opt_out", optout.opt_in(ctx)
         if intent == "language":
             return "language", language_dialog.switch(ctx)
         if intent == "help":
             return "help", menu.help_(ctx)
+        if intent == "thanks":
+            return "menu", menu.thanks(ctx)
         if verification.is_locked(conv, ctx.now):
             return "verify", verify.locked(ctx)
         if not ctx.verified:
@@ -158,7 +167,7 @@ class Engine:
                 return step[0], outcome
         if ctx.intent in ANSWERS:
             return self._answer(ctx, ctx.intent)
-        if step and conv.dialog != "verify.ask_dob":
+        if step:
             outcome = step[1](ctx)
             if outcome.handled:
                 return step[0], outcome
@@ -172,10 +181,30 @@ class Engine:
             return "verify", verify.ask_matter(ctx, intent)
         name, answer = ANSWERS.get(intent, ANSWERS["menu"])
         outcome = answer(ctx)
+        header = menu.case_header(ctx) if intent in MATTER_INTENTS and intent != "status" else None
+        if header and outcome.replies:
+            first = outcome.replies[0]
+            outcome.replies[0] = Reply(header + "\n" + first.text, first.choices)
         if intent in MATTER_INTENTS:
             audit.record(ctx.session, f"conversation:{ctx.conversation.id}", "disclosed",
                          f"matter:{ctx.conversation.matter_id}", {"intent": intent})
         return name, outcome
+
+    def give_up(self, session: Session, conv: Conversation, msg: Message) -> Processed:
+        """After repeated failures: the message is failed, a person takes over, the client is told."""
+        now = self.clock()
+        msg.state, msg.error, msg.processed_at = "failed", "processing failed", now
+        audit.record(session, "system", "message_failed", f"message:{msg.id}", {"attempts": msg.attempts})
+        if conv.opted_out_at is not None or conv.status == "handoff":
+            return Processed(msg.id, ())
+        t = Translator.for_language(conv.language or "es")
+        handoffs.start(session, conv, "processing_error", now)
+        out = Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.id,
+                      body=t.gettext("Sorry, something went wrong on our side. A person from our team will reply to you here."),
+                      payload={"choices": []}, media=[], state="pending", attempts=0, language=t.language, received_at=now)
+        session.add(out)
+        session.flush()
+        return Processed(msg.id, (out.id,))
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
@@ -206,7 +235,7 @@ class Engine:
     def _commit_turn(self, session: Session, conv: Conversation, msg: Message, ctx: Context,
                      dialog: str, outcome: Outcome) -> Processed:
         replies: list[Reply] = outcome.replies
-        offered = [c.value for r in replies for c in r.choices][-9:]
+        offered = next(([c.value for c in r.choices] for r in reversed(replies) if r.choices), [])
         conv.dialog = outcome.step
         conv.state = {**outcome.state, "choices": offered} if offered else dict(outcome.state)
         conv.language = ctx.language

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from bot.engine import Engine, Processed
@@ -71,7 +71,7 @@ class Runtime:
             except Exception:
                 if handled_id is None:
                     raise  # the database itself failed: the job fails and the relay retries it
-                log.exception("processing message %s failed", handled_id)
+                log.error("processing message %s failed", handled_id, exc_info=True)
                 self._count_failure(handled_id)
             if result and result.outbound_ids:
                 # One send job per processed message; it sends the conversation's replies in order.
@@ -80,92 +80,97 @@ class Runtime:
                 return
 
     def _count_failure(self, message_id: int) -> None:
-        """A message whose processing raised is tried again; after MAX_PROCESS_ATTEMPTS it is failed and audited."""
+        """A message whose processing raised is tried again; after MAX_PROCESS_ATTEMPTS the client is
+        told a person will answer, staff get a handoff, and the failure is audited."""
+        apology: tuple[int, ...] = ()
         with self.Session.begin() as session:
             msg = session.get(Message, message_id, with_for_update=True)
             msg.attempts += 1
             if msg.attempts >= MAX_PROCESS_ATTEMPTS:
-                msg.state, msg.error = "failed", "processing failed"
-                audit.record(session, "system", "message_failed", f"message:{msg.id}", {"attempts": msg.attempts})
+                conv = session.scalar(select(Conversation).where(Conversation.id == msg.conversation_id).with_for_update())
+                apology = self.engine.give_up(session, conv, msg).outbound_ids
+        if apology:
+            self.queue.enqueue("send_message", apology[-1])
 
     def send_message(self, message_id: int) -> None:
-        """Sends the conversation's pending replies, oldest first, up to and including this one.
+        """Sends the conversation's pending replies one at a time, oldest first.
 
-        A batch is claimed under a lease; while one job holds a lease on a conversation, no other
-        job sends for it, so replies reach the person in the order they were written. Replies
-        that arrive while a batch is out are picked up by the same job when it records the batch.
+        Before each provider call the reply is marked `sending` in its own commit. A worker that
+        dies after the provider accepted leaves it `sending`, and the relay turns it `unknown`
+        (to reconcile, never to resend), so nobody gets the same message twice. While a reply of
+        a conversation is in flight or waiting to retry, no other job sends for it: replies
+        arrive in the order they were written.
         """
-        batch = self._claim_replies(message_id)
-        while batch:
-            conv_id, channel_name, address, rows = batch
-            channel = self.channels[channel_name]
-            results = []
-            for out_id, reply in rows:
-                try:
-                    result = channel.send(address, reply)
-                except Exception as exc:  # the outcome is not known: never resend blindly
-                    log.exception("send of message %s raised", out_id)
-                    result = SendResult("unknown", error=type(exc).__name__)
-                results.append((out_id, result))
-                if result.state != "sent":
-                    break  # later replies wait behind this one (the relay retries them)
-            batch = self._record_sends(conv_id, rows, results)
+        step = self._send_step(message_id, None, None)
+        while step:
+            out_id, channel_name, address, reply = step
+            try:
+                result = self.channels[channel_name].send(address, reply)
+            except Exception as exc:  # the outcome is not known: never resend blindly
+                log.error("send of message %s raised %s", out_id, type(exc).__name__)
+                result = SendResult("unknown", error=type(exc).__name__)
+            step = self._send_step(message_id, out_id, result)
 
-    def _claim(self, session, conv: Conversation, upto: int | None):
-        """Leases the conversation's pending replies (up to `upto`), unless another job holds a lease."""
+    def _send_step(self, upto: int, done_id: int | None, result: SendResult | None):
+        """Records the last outcome (if any) and marks the next reply `sending`; None when there is none."""
         now = utcnow()
-        query = select(Message).where(Message.conversation_id == conv.id, Message.direction == "out",
-                                      Message.state == "pending")
-        if upto is not None:
-            query = query.where(Message.id <= upto)
-        pending = session.scalars(query.order_by(Message.id)).all()
-        if not pending or any(m.locked_until and m.locked_until > now for m in pending):
-            return None
-        for m in pending:
-            m.attempts += 1
-            m.locked_until = now + SEND_LEASE
-        rows = [(m.id, Reply.from_dict({"text": m.body, "choices": (m.payload or {}).get("choices", [])})) for m in pending]
-        return conv.id, conv.channel, conv.address, rows
-
-    def _claim_replies(self, message_id: int):
-        owner = select(Message.conversation_id).where(Message.id == message_id, Message.direction == "out").scalar_subquery()
+        owner = select(Message.conversation_id).where(Message.id == (done_id or upto)).scalar_subquery()
         with self.Session.begin() as session:
             conv = session.scalar(select(Conversation).where(Conversation.id == owner).with_for_update())
-            return self._claim(session, conv, message_id) if conv else None
-
-    def _record_sends(self, conv_id: int, rows, results):
-        """Records each outcome; releases replies that were not tried; claims replies that arrived meanwhile."""
-        tried = dict(results)
-        with self.Session.begin() as session:
-            conv = session.scalar(select(Conversation).where(Conversation.id == conv_id).with_for_update())
-            messages = session.scalars(select(Message).where(Message.id.in_([out_id for out_id, _ in rows]))).all()
-            for msg in messages:
-                result = tried.get(msg.id)
-                if result is None:
-                    msg.locked_until = None  # not tried: waits behind the one that failed
-                elif result.state == "sent":
-                    msg.state, msg.provider_id, msg.sent_at, msg.locked_until = "sent", result.provider_id, utcnow(), None
-                elif result.state == "retry" and msg.attempts < MAX_SEND_ATTEMPTS:
-                    msg.locked_until = utcnow() + timedelta(seconds=min(600, 2 ** msg.attempts))
-                    msg.error = result.error
-                else:
-                    msg.state = "dead" if result.state == "retry" else result.state
-                    msg.error, msg.locked_until = result.error, None
-                    audit.record(session, "system", "send_" + msg.state, f"message:{msg.id}", {"error": result.error})
-            if any(r.state != "sent" for _, r in results):
+            if conv is None:
                 return None
-            session.flush()
-            return self._claim(session, conv, None)
+            if done_id is not None:
+                self._record_send(session, session.get(Message, done_id), result, now)
+                if result.state != "sent":
+                    return None  # later replies wait behind this one
+            waiting = session.scalars(
+                select(Message).where(Message.conversation_id == conv.id, Message.direction == "out",
+                                      Message.state.in_(("pending", "sending")))
+                .order_by(Message.id)
+            ).all()
+            for msg in waiting:
+                if msg.state == "sending" or (msg.locked_until and msg.locked_until > now):
+                    return None  # in flight or backing off: that job (or the relay) carries on
+                if conv.opted_out_at and msg.received_at < conv.opted_out_at:
+                    msg.state, msg.error = "cancelled", "opted out"  # written before STOP: not sent
+                    continue
+                if done_id is None and msg.id > upto:
+                    return None
+                msg.state, msg.attempts, msg.locked_until = "sending", msg.attempts + 1, now + SEND_LEASE
+                reply = Reply.from_dict({"text": msg.body, "choices": (msg.payload or {}).get("choices", [])})
+                return msg.id, conv.channel, conv.address, reply
+            return None
+
+    @staticmethod
+    def _record_send(session, msg: Message, result: SendResult, now) -> None:
+        if result.state == "sent":
+            msg.state, msg.provider_id, msg.sent_at, msg.locked_until = "sent", result.provider_id, now, None
+        elif result.state == "retry" and msg.attempts < MAX_SEND_ATTEMPTS:
+            msg.state, msg.error = "pending", result.error
+            msg.locked_until = now + timedelta(seconds=min(600, 2 ** msg.attempts))
+        else:
+            msg.state = "dead" if result.state == "retry" else result.state
+            msg.error, msg.locked_until = result.error, None
+            audit.record(session, "system", "send_" + msg.state, f"message:{msg.id}", {"error": result.error})
 
     def relay(self) -> int:
-        """Re-enqueues work whose job was lost (queue down, crash): the rows say what is left."""
-        cutoff = utcnow() - RELAY_AFTER
-        with self.Session() as session:
+        """Re-enqueues work whose job was lost (queue down, crash): the rows say what is left.
+
+        A reply still `sending` after its lease ran out may or may not have reached the provider:
+        it becomes `unknown` for reconciliation and staff, and is never sent again blindly.
+        """
+        now = utcnow()
+        cutoff = now - RELAY_AFTER
+        with self.Session.begin() as session:
+            for msg in session.scalars(select(Message).where(
+                    Message.direction == "out", Message.state == "sending", Message.locked_until < now)):
+                msg.state, msg.error, msg.locked_until = "unknown", "worker stopped during send", None
+                audit.record(session, "system", "send_unknown", f"message:{msg.id}", {"error": msg.error})
             inbound = session.scalars(select(Message.id).where(
                 Message.direction == "in", Message.state == "received", Message.received_at < cutoff).order_by(Message.id)).all()
-            outbound = session.scalars(select(Message.id).where(
+            outbound = session.scalars(select(func.max(Message.id)).where(
                 Message.direction == "out", Message.state == "pending", Message.received_at < cutoff,
-                (Message.locked_until.is_(None)) | (Message.locked_until < utcnow())).order_by(Message.id)).all()
+                (Message.locked_until.is_(None)) | (Message.locked_until < now)).group_by(Message.conversation_id)).all()
         for mid in inbound:
             self.queue.enqueue("process_message", mid)
         for mid in outbound:

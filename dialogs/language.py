@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dialogs.base import Context, Outcome, reply
+from dialogs import verify
 from dialogs.menu import menu_reply
 
 
@@ -11,4 +12,12 @@ def switch(ctx: Context) -> Outcome:
     if client is not None:
         client.preferred_language = ctx.language
     text = ctx._("Done, I will write to you in English.")
+    if ctx.conversation.dialog == "verify.ask_dob":  # ask again, in the new language
+        asked = verify.ask(ctx, (ctx.conversation.state or {}).get("pending"))
+        asked.replies.insert(0, reply(text))
+        asked.state["language_chosen"] = True  # verification must not switch it back to the record's
+        return asked
+    if ctx.conversation.dialog:  # mid-dialog (e.g. choosing a case): carry on from there
+        state = {k: v for k, v in (ctx.conversation.state or {}).items() if k != "choices"}
+        return Outcome([reply(text)], step=ctx.conversation.dialog, state=state)
     return Outcome([menu_reply(ctx, text) if ctx.verified else reply(text)])

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from bot.messages import Choice, Reply
 from dialogs.base import Context, Outcome, reply
+from services.matters import matter_title, open_matters
 
 
 # The main menu, in order: a number typed with no other choices on screen picks from this list.
-MENU_INTENTS = ("status", "balance", "checklist", "appointments", "payment", "handoff")
+MENU_INTENTS = ("status", "balance", "checklist", "appointments", "payment", "handoff", "switch_matter")
 
 
 def menu_choices(ctx: Context) -> tuple[Choice, ...]:
-    """The things a verified client can ask for, as choices."""
-    return (
+    """The things a verified client can ask for, as choices ("Other case" when there are several)."""
+    choices = (
         Choice("status", ctx._("Case status")),
         Choice("balance", ctx._("What I owe")),
         Choice("checklist", ctx._("Missing documents")),
@@ -19,6 +20,23 @@ def menu_choices(ctx: Context) -> tuple[Choice, ...]:
         Choice("payment", ctx._("How to pay")),
         Choice("handoff", ctx._("Talk to a person")),
     )
+    if ctx.verified and ctx.conversation.client_id and len(open_matters(ctx.session, ctx.conversation.client_id)) > 1:
+        choices += (Choice("switch_matter", ctx._("Other case")),)
+    return choices
+
+
+def case_header(ctx: Context) -> str | None:
+    """'Case: I-485 — …' for clients with several matters, so each answer says which case it is about."""
+    if ctx.conversation.matter_id is None or len(open_matters(ctx.session, ctx.conversation.client_id)) < 2:
+        return None
+    return ctx._("Case: %(title)s", title=matter_title(ctx.t, ctx.matter))
+
+
+def thanks(ctx: Context) -> Outcome:
+    """Answers a thank-you or an OK briefly, without losing the place in a dialog."""
+    state = {k: v for k, v in (ctx.conversation.state or {}).items() if k != "choices"}
+    return Outcome([reply(ctx._("You're welcome. If you need anything else, write MENU."))],
+                   step=ctx.conversation.dialog, state=state)
 
 
 def menu_reply(ctx: Context, text: str | None = None) -> Reply:

@@ -5,12 +5,7 @@ The engine looks names up here; each value is a plain step function `(ctx) -> Ou
 from __future__ import annotations
 
 from dialogs import appointments, balance, checklist, handoff, menu, status, verify
-from dialogs.base import NOT_HANDLED, Context, Outcome, Step
-
-
-def _offer_person(ctx: Context) -> Outcome:
-    """Waits for the answer to "talk to a person?"; the choices are intents, so nothing else to do."""
-    return NOT_HANDLED
+from dialogs.base import Outcome, Step
 
 
 # Intent → (dialog name reported by `puente chat --json`, answer). Matter answers need a verified sender.
@@ -24,6 +19,7 @@ ANSWERS: dict[str, tuple[str, Step]] = {
     "menu": ("menu", lambda ctx: Outcome([menu.menu_reply(ctx)])),
     "help": ("help", menu.help_),
     "handoff": ("handoff", handoff.start),
+    "switch_matter": ("verify", verify.switch_matter),
 }
 MATTER_INTENTS = ("status", "balance", "payment", "checklist", "appointments")
 
@@ -31,5 +27,4 @@ STEPS: dict[str, tuple[str, Step]] = {
     "verify.ask_dob": ("verify", verify.unverified_turn),
     "verify.choose_client": ("verify", verify.choose_client),
     "verify.choose_matter": ("verify", verify.choose_matter),
-    "menu.offer_person": ("menu", _offer_person),
 }

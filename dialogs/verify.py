@@ -4,21 +4,31 @@ Unknown numbers and known-but-unverified numbers get byte-identical replies at e
 """
 from __future__ import annotations
 
+import re
+
 from bot.messages import Choice
 from dialogs.base import NOT_HANDLED, Context, Outcome, reply
 from services import verification
 from services.dates import looks_like_date, parse_date_candidates
+from services.i18n import Translator
 from services.matters import matter_title, open_matters
 from services.models import Client
 
 
 def ask(ctx: Context, pending: str | None) -> Outcome:
-    """Asks for the date of birth; remembers what the person wanted to know."""
+    """Asks for the date of birth; remembers what the person wanted to know (and a chosen language)."""
     text = ctx._(
         "Hello, this is the assistant of %(firm)s. To protect your information, please reply with your "
         "date of birth (for example: 21/03/1988).", firm=ctx.firm.name,
     )
-    return Outcome([reply(text)], step="verify.ask_dob", state={"pending": pending})
+    return Outcome([reply(text)], step="verify.ask_dob", state=_keep(ctx, pending))
+
+
+def _keep(ctx: Context, pending: str | None) -> dict:
+    state = {"pending": pending}
+    if (ctx.conversation.state or {}).get("language_chosen"):
+        state["language_chosen"] = True
+    return state
 
 
 def locked(ctx: Context) -> Outcome:
@@ -41,7 +51,7 @@ def unverified_turn(ctx: Context) -> Outcome:
     if not readings:
         return Outcome([reply(ctx._(
             "I could not read that date. Please write it like this: 21/03/1988 or 21 de marzo de 1988."
-        ))], step="verify.ask_dob", state={"pending": pending})
+        ))], step="verify.ask_dob", state=_keep(ctx, pending))
     attempt = verification.check_date(ctx.session, ctx.conversation, readings)
     if len(attempt.matches) == 1:
         return _verified(ctx, attempt.matches[0], pending)
@@ -58,20 +68,31 @@ def unverified_turn(ctx: Context) -> Outcome:
                      "for example: 21 de marzo de 1988 or March 21, 1988.")
     else:
         text = ctx._("That date does not match our records. Please try again.")
-    return Outcome([reply(text)], step="verify.ask_dob", state={"pending": pending})
+    return Outcome([reply(text)], step="verify.ask_dob", state=_keep(ctx, pending))
+
+
+def choice_id(choice: str | None, prefix: str) -> int | None:
+    """The id in a choice value like 'matter:12' (None for anything else: values can be forged)."""
+    if not choice or not choice.startswith(prefix + ":"):
+        return None
+    value = choice.split(":", 1)[1]
+    return int(value) if value.isdigit() else None
 
 
 def choose_client(ctx: Context) -> Outcome:
     """Takes the pick among people who share a phone and a birthday."""
-    allowed = (ctx.conversation.state or {}).get("allowed", [])
-    if not ctx.choice or not ctx.choice.startswith("client:") or int(ctx.choice.split(":")[1]) not in allowed:
+    client_id = choice_id(ctx.choice, "client")
+    if client_id is None or client_id not in (ctx.conversation.state or {}).get("allowed", []):
         return NOT_HANDLED
-    client = ctx.session.get(Client, int(ctx.choice.split(":")[1]))
-    return _verified(ctx, client, (ctx.conversation.state or {}).get("pending"))
+    return _verified(ctx, ctx.session.get(Client, client_id), (ctx.conversation.state or {}).get("pending"))
 
 
 def _verified(ctx: Context, client: Client, pending: str | None) -> Outcome:
     verification.mark_verified(ctx.session, ctx.conversation, client, ctx.now)
+    chosen = (ctx.conversation.state or {}).get("language_chosen")
+    if not chosen and (ctx.conversation.language is None or _only_a_date(ctx.text)):
+        # A bare date says nothing about language: from here on, the client's own preference.
+        ctx.t = Translator.for_language(client.preferred_language)
     thanks = reply(ctx._("Thank you, %(name)s. You are verified.", name=client.first_name))
     follow = ask_matter(ctx, pending)
     follow.replies.insert(0, thanks)
@@ -92,15 +113,26 @@ def ask_matter(ctx: Context, pending: str | None) -> Outcome:
                    step="verify.choose_matter", state={"pending": pending})
 
 
+def switch_matter(ctx: Context) -> Outcome:
+    """Lets a client with several matters pick another one."""
+    ctx.conversation.matter_id = None
+    outcome = ask_matter(ctx, None)
+    if outcome.then:  # only one matter: nothing to switch to
+        return Outcome([reply(ctx._("You have only one open case with us."))], then="menu")
+    return outcome
+
+
 def choose_matter(ctx: Context) -> Outcome:
     """Takes the matter picked from the list; then answers what was asked."""
-    if not ctx.choice or not ctx.choice.startswith("matter:"):
-        return NOT_HANDLED
-    matter_id = int(ctx.choice.split(":")[1])
-    if matter_id not in {m.id for m in open_matters(ctx.session, ctx.conversation.client_id)}:
+    matter_id = choice_id(ctx.choice, "matter")
+    if matter_id is None or matter_id not in {m.id for m in open_matters(ctx.session, ctx.conversation.client_id)}:
         return NOT_HANDLED
     ctx.conversation.matter_id = matter_id
     return Outcome([], then=(ctx.conversation.state or {}).get("pending") or "menu")
+
+
+def _only_a_date(text: str) -> bool:
+    return not re.sub(r"[\d\s/.,-]", "", text)
 
 
 # What a sender may ask before verifying; answered right after verification.

@@ -1,21 +1,40 @@
-"""Consent: opting a phone or chat out of messages, and back in."""
+"""Consent: one opt-out ledger per address, across channels.
+
+STOP on SMS also stops WhatsApp on that number (and START undoes both): every conversation and
+contact point with the address carries the same opt-out time, and a new conversation starts
+with it. Each change is an audit event with the channel and the words used.
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services import audit
 from services.identity import CONTACT_KIND
-from services.models import ContactPoint, Conversation
+from services.models import ContactPoint, Conversation, Handoff
 
 
-def set_opted_out(session: Session, conv: Conversation, when: datetime | None) -> None:
-    """Opts the address out (when given a time) or back in (None), on every contact point that uses it."""
-    conv.opted_out_at = when
+def opted_out_at(session: Session, channel: str, address: str) -> datetime | None:
+    """When this address opted out (on any channel), or None."""
+    kind = CONTACT_KIND.get(channel, channel)
+    times = [*session.scalars(select(ContactPoint.opted_out_at).where(ContactPoint.kind == kind, ContactPoint.address == address)),
+             *session.scalars(select(Conversation.opted_out_at).where(Conversation.address == address))]
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
+
+
+def set_opted_out(session: Session, conv: Conversation, when: datetime | None, words: str = "") -> None:
+    """Opts the address out (when given a time) or back in (None), on every channel and contact point."""
     kind = CONTACT_KIND.get(conv.channel, conv.channel)
+    conv.opted_out_at = when
+    session.execute(update(Conversation).where(Conversation.address == conv.address).values(opted_out_at=when))
     session.execute(update(ContactPoint).where(ContactPoint.kind == kind, ContactPoint.address == conv.address)
                     .values(opted_out_at=when))
     action = "contact_opted_out" if when else "contact_opted_in"
-    audit.record(session, f"conversation:{conv.id}", action, f"conversation:{conv.id}", {"channel": conv.channel})
+    audit.record(session, f"conversation:{conv.id}", action, f"conversation:{conv.id}",
+                 {"channel": conv.channel, "words": words[:40]})
+    if when:
+        for handoff in session.scalars(select(Handoff).where(Handoff.conversation_id == conv.id, Handoff.status == "open")):
+            handoff.summary = {**(handoff.summary or {}), "opted_out_at": when.isoformat()}

@@ -48,6 +48,8 @@ def utcnow() -> datetime:
 
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout so threads can share it."""
+    # SQL errors would otherwise carry their parameters (message bodies, phone numbers) into logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)

@@ -11,7 +11,7 @@ from services.checklists import items_by_status
 from services.invoices import open_invoices, owed
 from services.models import Conversation, Handoff, Matter, Message
 
-REASONS = ("asked_for_person", "not_understood", "dispute", "verification_lockout", "upload_trouble")
+REASONS = ("asked_for_person", "not_understood", "dispute", "verification_lockout", "upload_trouble", "processing_error")
 
 
 def plain_summary(session: Session, conv: Conversation) -> dict:

@@ -6,11 +6,23 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.i18n import Translator
+from services.i18n import N_, Translator
 from services.models import Deadline, Matter
 from services.templates import load_template
 
 FINISHED_STAGES = ("closed",)
+
+# Names firms commonly give dates; shown translated when a deadline is named exactly so.
+COMMON_DEADLINE_NAMES = (
+    N_("Biometrics appointment"), N_("Naturalization interview"), N_("Interview"), N_("Green card interview"),
+    N_("RFE response due"), N_("Documents due to the firm"), N_("Court hearing"), N_("Medical exam"),
+    N_("Oath ceremony"), N_("Consultation"),
+)
+
+
+def deadline_name(t: Translator, name: str) -> str:
+    """The deadline's name in the reader's language when it is a common one, else as the firm wrote it."""
+    return t.gettext(name) if name in COMMON_DEADLINE_NAMES else name
 
 
 def matter_title(t: Translator, matter: Matter) -> str:

@@ -39,7 +39,7 @@ CHECKLIST_STATUSES = ("required", "received", "accepted", "rejected")
 INVOICE_ACCOUNTS = ("trust", "operating")
 INVOICE_STATUSES = ("unpaid", "partial", "paid", "disputed", "void")
 CONVERSATION_STATUSES = ("bot", "handoff")
-MESSAGE_STATES = ("received", "processing", "processed", "failed", "pending", "sent", "delivered", "unknown", "dead")
+MESSAGE_STATES = ("received", "processed", "failed", "pending", "sending", "sent", "delivered", "unknown", "dead", "cancelled")
 JSONType = JSON()
 Id = BigInteger().with_variant(Integer(), "sqlite")
 

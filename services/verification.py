@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -37,6 +37,7 @@ def forget(conv: Conversation) -> None:
     conv.matter_id = None
     conv.verified_at = None
     conv.last_verified_activity_at = None
+    conv.dialog, conv.state = None, {}
 
 
 def touch(conv: Conversation, now: datetime) -> None:
@@ -62,13 +63,17 @@ def mark_verified(session: Session, conv: Conversation, client: Client, now: dat
     conv.matter_id = None
     conv.verified_at = now
     conv.last_verified_activity_at = now
+    session.execute(update(Conversation).where(Conversation.address == conv.address).values(failed_verifications=0))
     conv.failed_verifications = 0
     audit.record(session, f"conversation:{conv.id}", "verification_succeeded", f"client:{client.id}", {"channel": conv.channel})
 
 
 def record_failure(session: Session, conv: Conversation, firm: FirmSettings, now: datetime) -> bool:
-    """Counts a failed check; returns True when this failure locks the address."""
-    conv.failed_verifications += 1
+    """Counts a failed check for the address (every channel of it); True when this one locks it."""
+    others = session.scalars(select(Conversation.failed_verifications).where(Conversation.address == conv.address)).all()
+    failures = max([conv.failed_verifications, *others]) + 1
+    session.execute(update(Conversation).where(Conversation.address == conv.address).values(failed_verifications=failures))
+    conv.failed_verifications = failures
     audit.record(session, f"conversation:{conv.id}", "verification_failed", f"conversation:{conv.id}",
                  {"channel": conv.channel, "failures": conv.failed_verifications})
     if conv.failed_verifications < firm.verification_max_failures:

@@ -169,9 +169,25 @@ def test_explicit_language_switch(demo):
     turn = chat.say("English please")
     assert turn.intent == "language" and turn.language == "en"
     assert turn.replies[0] == "Done, I will write to you in English."
+    assert "Total to pay" in chat.say("2").text  # menu number 2: the balance, now in English
     back = chat.say("español")
-    assert back.language == "es" and back.replies[0] == ES.gettext("Done, I will write to you in English.".replace(
-        "English", "English")) or back.language == "es"
+    assert back.language == "es" and back.replies[0] == ES.gettext("Done, I will write to you in English.")
+    assert back.replies[0] != turn.replies[0]
+
+
+def test_switching_language_while_verifying_keeps_the_question(demo):
+    chat = Chat(demo, address=MARIA)
+    chat.say("cuánto debo?")
+    assert "date of birth" in chat.say("English").text
+    answer = chat.say("21/03/1988")
+    assert "$1,020.00" in answer.text and "Total to pay" in answer.text
+
+
+def test_a_bare_date_is_answered_in_the_clients_own_language(demo):
+    chat = Chat(demo, address=EMILY)
+    chat.say("12/01/1992")  # no words at all: nothing to detect
+    turn = chat.say("2")
+    assert turn.intent == "balance" and turn.language == "en"
 
 
 def test_menu_numbers_and_unknown_twice_offers_a_person(demo):
@@ -261,3 +277,62 @@ def test_unverified_sender_cannot_pick_someone_elses_matter_or_client(demo):
     for forged in ("matter:1", "client:1", "status", "balance"):
         turn = chat.say(choice=forged)
         assert "$" not in turn.text and "María" not in turn.text and "I-130" not in turn.text
+
+
+def test_failed_dates_count_for_the_number_across_sms_and_whatsapp(demo):
+    sms, whatsapp = Chat(demo, address=MARIA, channel="sms"), Chat(demo, address=MARIA, channel="whatsapp")
+    sms.say("hola")
+    whatsapp.say("hola")
+    for chat in (sms, whatsapp, sms, whatsapp):
+        chat.say("01/01/1970")
+    locked = whatsapp.say("02/02/1971")  # the fifth wrong date, whatever the channel
+    assert "30" in locked.text
+    assert "María" not in sms.say("21/03/1988").text
+
+
+def test_typed_dates_of_birth_are_not_kept_in_the_transcript(demo):
+    chat = Chat(demo, address=MARIA)
+    chat.say("hola")
+    chat.say("01/01/1970")
+    chat.say("21 de marzo de 1988")
+    with demo.Session() as s:
+        bodies = s.scalars(select(Message.body).where(Message.direction == "in")).all()
+    assert bodies == ["hola", "[date of birth]", "[date of birth]"]
+
+
+def test_appointment_names_are_translated(demo):
+    chat = verified(demo, JOSE, "04/07/1975")
+    chat.say("1")
+    turn = chat.say("cuándo es mi cita?")
+    assert "Cita de biometría" in turn.text and "12 de enero de 2027" in turn.text
+    assert "Biometrics appointment" not in turn.text
+
+
+def test_client_with_two_matters_can_switch_case_and_answers_say_which(demo):
+    chat = verified(demo, JOSE, "04/07/1975")
+    chat.say("1")  # the I-485
+    owe = chat.say("cuánto debo")
+    assert owe.text.startswith("Caso: I-485")
+    switch = chat.say(choice="switch_matter")
+    assert any("I-765" in c for c in switch.choices[-1])
+    chat.say("2")
+    assert chat.say("cómo va mi caso").text.count("I-765") >= 1
+
+
+def test_start_during_handoff_stays_silent_and_stop_still_works(demo):
+    chat = verified(demo, MARIA, "21/03/1988")
+    chat.say("quiero hablar con una persona")
+    assert chat.say("START").replies == []
+    stop = chat.say("STOP")
+    assert stop.intent == "opt_out" and len(stop.replies) == 1
+    with demo.Session() as s:
+        assert s.scalar(select(Handoff)).summary.get("opted_out_at")
+
+
+def test_stop_on_sms_also_stops_whatsapp_and_start_resumes_both(demo):
+    sms, whatsapp = Chat(demo, address=MARIA, channel="sms"), Chat(demo, address=MARIA, channel="whatsapp")
+    sms.say("hola")
+    sms.say("BAJA")
+    assert whatsapp.say("hola").replies == []  # even a first WhatsApp message
+    assert len(whatsapp.say("START").replies) == 1
+    assert sms.say("hola").replies

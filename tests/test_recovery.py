@@ -52,3 +52,58 @@ def test_a_lost_job_is_found_by_the_relay_and_answered_once(settings):
         replies = s.scalars(select(Message).where(Message.reply_to_id == message_id)).all()
     assert [r.state for r in replies] == ["sent"] and "date of birth" in replies[0].body
     runtime.close()
+
+
+class RecordingChannel:
+    """Stands in for a provider: counts what reached it."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, address, reply):
+        from channels.base import SendResult
+
+        self.sent.append(reply.text)
+        return SendResult("sent", provider_id=f"P{len(self.sent)}")
+
+
+def test_a_worker_dying_mid_send_never_sends_the_reply_twice(settings):
+    runtime = build_runtime(settings, in_process=True)
+    provider = RecordingChannel()
+    runtime.channels["sms"] = provider
+    runtime.queue = type("NoJobs", (), {"enqueue": lambda self, job, item: True, "join": lambda self: None})()
+    message_id = runtime.accept(Inbound("sms", "+15555550103", "SM-die", text="hi"))
+    runtime.process_message(message_id)
+    with runtime.Session() as s:
+        reply_id = s.scalar(select(Message.id).where(Message.reply_to_id == message_id))
+    # The worker marks the reply `sending`, the provider accepts it, and the worker dies before recording.
+    step = runtime._send_step(reply_id, None, None)
+    runtime.channels["sms"].send(step[2], step[3])
+    with runtime.Session.begin() as s:  # its lease runs out
+        s.get(Message, reply_id).locked_until = datetime.now(timezone.utc) - timedelta(seconds=1)
+    runtime.relay()
+    runtime.send_message(reply_id)
+    with runtime.Session() as s:
+        assert s.get(Message, reply_id).state == "unknown"
+    assert len(provider.sent) == 1  # reconciled later, never resent blindly
+    runtime.close()
+
+
+def test_replies_written_before_stop_are_not_sent_after_it(settings):
+    runtime = build_runtime(settings, in_process=True)
+    provider = RecordingChannel()
+    runtime.channels["sms"] = provider
+    held = []
+    real_queue = runtime.queue
+    runtime.queue = type("Hold", (), {"enqueue": lambda self, job, item: held.append((job, item)) or True,
+                                     "join": lambda self: None})()
+    first = runtime.accept(Inbound("sms", "+15555550103", "SM-1", text="hi"))
+    runtime.process_message(first)           # its reply waits in the outbox (the send job is held)
+    stop = runtime.accept(Inbound("sms", "+15555550103", "SM-2", text="STOP"))
+    runtime.process_message(stop)
+    runtime.queue = real_queue
+    for job, item in held:
+        if job == "send_message":
+            runtime.send_message(item)
+    assert len(provider.sent) == 1 and "START" in provider.sent[0]  # only the one confirmation
+    runtime.close()

@@ -62,6 +62,8 @@ def demo(port: int, host: str) -> None:
         seed(session)
     runtime.start_relay()
     app = create_app(settings, runtime)
+    # The simulator's polling URLs carry phone numbers: keep request lines out of the log.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     click.echo(f"Puente demo: open http://{host}:{port}/simulator  (Ctrl+C to stop)")
     _serve(app, host, port)
 
