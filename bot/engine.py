@@ -33,7 +33,7 @@ from services.models import Client, Conversation, Document, Message
 from services.storage import FileStore
 
 log = logging.getLogger(__name__)
-KNOWN_CHOICE_INTENTS = set(INTENTS) | {"menu"}
+KNOWN_CHOICE_INTENTS = set(INTENTS) | set(ANSWERS)
 REDACTED_DATE = "[date of birth]"
 MAX_TEXT = 4096  # longer inbound text is cut (no client writes more; regexes stay fast)
 
