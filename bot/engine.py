@@ -208,6 +208,15 @@ class Engine:
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
+    def _hint(ctx: Context, count: int) -> str:
+        """'Reply 1, 2 or 3.' in the conversation's language (shown where choices are plain text)."""
+        if count == 0:
+            return ""
+        numbers = [str(n) for n in range(1, count + 1)]
+        listed = numbers[0] if count == 1 else ctx._("%(first)s or %(last)s", first=", ".join(numbers[:-1]), last=numbers[-1])
+        return ctx._("Reply %(numbers)s.", numbers=listed)
+
+    @staticmethod
     def _choice(msg: Message, text: str, state: dict, verified: bool) -> str | None:
         """A button press, or a number typed for one of the choices offered last (else the main menu's)."""
         choice = (msg.payload or {}).get("choice")
@@ -245,7 +254,8 @@ class Engine:
         msg.intent, msg.language, msg.dialog = ctx.intent, ctx.language, dialog
         outbound = [
             Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.id,
-                    body=r.text, payload={"choices": [{"value": c.value, "label": c.label} for c in r.choices]},
+                    body=r.text, payload={"choices": [{"value": c.value, "label": c.label} for c in r.choices],
+                                          "hint": self._hint(ctx, len(r.choices))},
                     media=[], state="pending", attempts=0, language=ctx.language, received_at=ctx.now)
             for r in replies
         ]

@@ -9,7 +9,11 @@ Pipeline
    for tokens of 5+ letters.
 3. Carrier compliance first: whole-message keywords (STOP, START, HELP, BAJA,
    ...) and plain-language opt-out / opt-in phrasings.
-4. Weighted keyword / phrase scores per intent; the best one wins if it clears
+4. Pure acknowledgements ("ok gracias 👍", "sounds good") -> "thanks"; a
+   request alongside the thanks keeps the request ("gracias, cuánto debo?").
+5. "Otro caso" / "other case" / "switch case" -> "switch_matter", unless
+   handoff scores best ("quiero hablar con el abogado de mi otro caso").
+6. Weighted keyword / phrase scores per intent; the best one wins if it clears
    a threshold. Greetings only win when nothing else does ("hola, cuánto
    debo?" -> balance). Otherwise "unknown".
 
@@ -24,7 +28,8 @@ from functools import lru_cache
 
 INTENTS = (
     "status", "balance", "payment", "checklist", "appointments", "handoff",
-    "opt_out", "opt_in", "help", "greeting", "unknown",
+    "opt_out", "opt_in", "help", "greeting", "switch_matter", "thanks",
+    "unknown",
 )
 
 # ---------------------------------------------------------------------------
@@ -41,6 +46,10 @@ FILLER = frozenset("""
 OPT_OUT_KEYWORDS = frozenset({
     "stop", "stopall", "stop all", "unsubscribe", "cancel", "end", "quit",
     "revoke", "optout", "opt out", "baja", "parar", "alto",
+    # plain-language whole-message stops
+    "stop it", "stop me", "stop this", "stop that", "stop them", "stop everything",
+    "cancelar", "cancela", "cancelen", "cancelar todo", "detener", "detengan",
+    "detenga", "detener todo", "basta", "paren", "parale",
 })
 OPT_IN_KEYWORDS = frozenset({
     "start", "unstop", "subscribe", "resubscribe", "alta", "opt in", "optin",
@@ -63,7 +72,21 @@ OPT_OUT_PATTERNS = (
     r"\bdej\w* de (escrib|mand|envi|text|molest)\w*",
     r"\b(quit|sac|borr|elimin|remuev)\w* de (la|su|sus|tu) (lista|contactos|base)",
     r"\b(darme|dame|denme|deme) de baja\b",
-    r"\bstop (texting|messaging|sending|contacting|emailing)\b",
+    r"\b(stop|quit) (texting|messaging|sending|contacting|emailing)\b",
+    # "stop the messages please", "stop sms", "stop all these texts"
+    r"\bstop\b.{0,15}\b(" + _EN_MSG[1:-1] + "|" + _MSG[1:-1] + r")\b",
+    # "I want to stop receiving messages", "quit getting these texts"
+    r"\b(stop|quit) (receiv|get)\w*\b.{0,15}\b(" + _EN_MSG[1:-1] + "|" + _MSG[1:-1] + r")\b",
+    # "cancelar los mensajes", "detener mensajes", "turn off the reminders"
+    r"\b(cancel|cancelar|cancelen|cancele|cancela|detener|detengan|detenga|deten|parar|paren|"
+    r"pare|suspender|suspendan|suspenda|desactivar|desactiven|desactive|apagar|suspend|"
+    r"disable|turn off)( (the|all|my|these|those|your|los|las|mis|todos|todas|estos|estas|"
+    r"sus|tus|el|la|de|esos|esas))* (" + _EN_MSG[1:-1] + "|" + _MSG[1:-1] + r")\b",
+    # "para ya de mandarme mensajes", "ya basta de mensajes"
+    r"\b(para|paren|pare|parale|basta)( ya)? de (escrib|mand|envi|text|molest|mensaj)\w*",
+    # "quiero dejar de recibir mensajes"
+    r"\b(dej\w*|parar) de recibir\b.{0,20}\b" + _MSG + r"\b",
+    r"\bno (me |nos )?(contacten|contacte|contactes|molesten|moleste|molestes)\b",
     r"\bdont (text|message|contact|send)\b.*\b(me|anymore|again)\b",
     # ... but not "I don't want to text, can the lawyer call me".
     r"\bdont want\b(?! to (text|message|msg|write|type)\b).{0,30}\b" + _EN_MSG + r"\b",
@@ -103,7 +126,81 @@ OPT_IN_PATTERNS = (
 # Opt-out phrasings that are *not* revocations (checked before OPT_OUT_PATTERNS).
 NOT_OPT_OUT_PATTERNS = (
     r"\b(cita|citas|appointment|appointments|entrevista|interview|audiencia|hearing|pago|payment|caso|case)\b",
+    # "please don't stop the messages", "why did you stop the reminders?"
+    r"\b(dont|do not|never) stop\b",
+    r"\bwhy (did|have|has) (you|u|they|it)( all)? stop\b",
 )
+
+# The client wants to talk about a different matter ("mi otro caso", "switch
+# case").  Wins over the matter-scoped intents (answering those would use the
+# currently selected matter); handoff and the compliance intents still win.
+SWITCH_MATTER_PATTERNS = (
+    r"\botros? (caso|casos|tramite|tramites|expediente|expedientes|proceso)\b",
+    r"\b(la|mi|mis|las|de la|de mi) otras? (solicitud|solicitudes|peticion|peticiones|"
+    r"aplicacion|aplicaciones)\b",
+    r"\bcambi(ar|emos|o|e|a)( me)? (de|a|al) (caso|casos|tramite|expediente)\b",
+    r"\bcambiar (caso|tramite|expediente)\b",
+    r"\b(other|different) (case|cases|application|applications|petition|petitions|"
+    r"matter|matters|file)\b",
+    r"\banother (case|matter)\b",
+    r"\bswitch\w*( over)?( to)?( the| my| a| another| other| different)* "
+    r"(case|cases|matter|matters|application|file)\b",
+    r"\bchange( to)?( the| my| a)?( other| different)? (case|matter)\b",
+)
+# Intents that keep priority over switch_matter when they score best.
+SWITCH_MATTER_YIELDS_TO = frozenset({"handoff"})
+
+# Acknowledgements ("gracias", "ok 👍", "sounds good").  A message is "thanks"
+# when it is made up only of these units (longest match first) and at least
+# one of them is a core acknowledgement; anything else in the message (a
+# request, a question mark) leaves it to the other intents.
+ACK_CORE = """
+    gracias | muchas gracias | mil gracias | muchisimas gracias | gracias a usted |
+    gracias a ustedes | grax | graxias | grcs | thanks | thank you | thank | ty |
+    tysm | tyvm | thanx | thnx | thks | tnx | thanks a lot | thank you very much |
+    agradezco | le agradezco | se lo agradezco | les agradezco | se agradece |
+    agradecido | agradecida | appreciate it | i appreciate it | much appreciated |
+    appreciated | ok | okay | okey | oki | okis | okk | okie | k | kk | perfecto |
+    perfecta | perfect | entendido | entendida | entiendo | understood | vale |
+    listo | bueno | esta bien | muy bien | todo bien | de acuerdo | deacuerdo |
+    dacuerdo | claro | claro que si | got it | gotcha | sounds good | sound good |
+    great | alright | all right | noted | recibido | enterado | enterada |
+    excelente | genial | cool | awesome | will do | fine | good | that works |
+    no problem | np | sure | igualmente | you too | same to you | ok then |
+    sounds great | perfect thanks | no gracias | no thanks | no thank you
+"""
+ACK_EXTRA = """
+    ah | oh | ahh | ohh | ya | si | yes | yeah | yep | yup | pues | entonces |
+    and | y | so | very | much | a lot | muchas | mil | again | anyway | anyways |
+    de nuevo | otra vez | de todos modos | de todas formas | por todo | for everything |
+    for your help | for the help | por su ayuda | por tu ayuda | por la ayuda |
+    por toda su ayuda | for all your help | for the info | for the information |
+    por la informacion | por la info | por avisar | por avisarme | for letting me know |
+    for the update | por la respuesta | for your response | for the quick response |
+    por su tiempo | for your time | por su atencion | por contestar | for answering |
+    lol | dios le bendiga | dios la bendiga | dios lo bendiga | dios los bendiga |
+    dios les bendiga | dios me la bendiga | que dios le bendiga | que dios la bendiga |
+    que dios lo bendiga | que dios los bendiga | que dios les bendiga |
+    god bless | god bless you | bendiciones | blessings | licenciada | licenciado |
+    lic | abogada | abogado | senora | senor | senorita | sir | maam | miss |
+    amigo | amiga | bye | adios | chao | chau | hasta luego | hasta pronto |
+    nos vemos | see you | take care | cuidese | have a good day | have a nice day |
+    have a great day | buen dia | buenas noches | buenas tardes | buenos dias |
+    feliz dia | bonito dia | good night | good morning | hola | hi | hello | hey |
+    you | so much | tanto | muchisimo | really | truly | de verdad | super | todo |
+    the | que | for | por | you guys | ustedes | a usted | a todos | everyone |
+    i | ill | wait | espero | espero su respuesta | quedo atento | quedo atenta |
+    quedo pendiente | gracias de antemano | thanks in advance | bendecido |
+    bendecida | excelente dia | buen fin | buen fin de semana
+"""
+# Emoji-only messages that acknowledge (the tokenizer drops emoji).
+ACK_EMOJI = frozenset("👍👌🙏🙌✅😊🙂☺❤💙💕🥰🤝👏💯😀😁😃")
+# Gratitude words: with one of these a single extra word (a name: "gracias
+# Maria") is still an acknowledgement.
+GRATITUDE = frozenset("gracias thanks thank ty tysm tyvm thanx thnx agradezco grax".split())
+# Words that are never the name in "gracias Maria" ("thanks for nothing").
+NOT_NAMES = frozenset("nothing nada but pero not nope no anything".split())
+_LAUGH = re.compile(r"^(ja|je|ha|he|ji|jo){2,}[jh]?$")
 
 # Weighted keywords / phrases per intent.  Keys are space-separated token
 # sequences (already normalised: lowercase, no accents); values are weights.
@@ -408,6 +505,17 @@ def _raw_tokens(text: str) -> list[str]:
     return t.split()
 
 
+def _units(spec: str) -> list[tuple[str, ...]]:
+    return [tuple(u.split()) for u in spec.split("|") if u.strip()]
+
+
+_ACK_CORE_UNITS = frozenset(_units(ACK_CORE))
+_ACK_UNITS = frozenset(_units(ACK_EXTRA)) | _ACK_CORE_UNITS
+_ACK_INDEX: dict[str, list[tuple[str, ...]]] = {}
+for _u in sorted(_ACK_UNITS, key=len, reverse=True):
+    _ACK_INDEX.setdefault(_u[0], []).append(_u)
+
+
 def _build_tables():
     """Phrase index (first token -> [(tokens, intent, weight)]) and vocabulary."""
     index: dict[str, list[tuple[tuple[str, ...], str, float]]] = {}
@@ -419,6 +527,8 @@ def _build_tables():
             index.setdefault(toks[0], []).append((toks, intent, float(weight)))
     for kw in OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS:
         vocab.update(kw.split())
+    for phrase in _ACK_UNITS:
+        vocab.update(w for w in phrase if len(w) >= 5)
     # Intents each single word is a (positive) keyword of.
     word_intents: dict[str, set[str]] = {}
     for intent, table in KEYWORDS.items():
@@ -440,9 +550,18 @@ def _build_tables():
 
 
 _INDEX, _VOCAB, _DELETES, _WORD_INTENTS = _build_tables()
-_OPT_OUT_RE = [re.compile(p) for p in OPT_OUT_PATTERNS]
-_OPT_IN_RE = [re.compile(p) for p in OPT_IN_PATTERNS]
-_NOT_OPT_OUT_RE = [re.compile(p) for p in NOT_OPT_OUT_PATTERNS]
+
+
+def _any_of(patterns) -> re.Pattern:
+    """One alternation instead of a loop over patterns (about 2x faster)."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+_OPT_OUT_RE = _any_of(OPT_OUT_PATTERNS)
+_OPT_IN_RE = _any_of(OPT_IN_PATTERNS)
+_NOT_OPT_OUT_RE = _any_of(NOT_OPT_OUT_PATTERNS)
+_SWITCH_RE = _any_of(SWITCH_MATTER_PATTERNS)
+_NO_QUIERO_RE = re.compile(r"\bno (quiero|deseo)\b")
 
 
 def _within_one_edit(a: str, b: str) -> bool:
@@ -521,6 +640,39 @@ def _keyword_match(tokens: list[str], keywords: frozenset[str]) -> bool:
     return len(set(core)) == 1 and core[0] in keywords
 
 
+def _is_acknowledgement(tokens: list[str], text: str) -> bool:
+    """Only acknowledgement units (plus at most a name after a "thank you")."""
+    if "?" in text or "¿" in text:
+        return False
+    core = gratitude = False
+    leftover: list[str] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        tok = tokens[i]
+        for unit in _ACK_INDEX.get(tok, ()):
+            k = len(unit)
+            if k == 1 or tuple(tokens[i:i + k]) == unit:
+                if unit in _ACK_CORE_UNITS:
+                    core = True
+                    gratitude = gratitude or not GRATITUDE.isdisjoint(unit)
+                i += k
+                break
+        else:
+            if not _LAUGH.match(tok):
+                leftover.append(tok)
+                if len(leftover) > 1:
+                    return False
+            i += 1
+    if not core:
+        return False
+    if not leftover:
+        return True
+    # "gracias Maria", "thanks Jose": one extra word that means nothing else.
+    name = leftover[0]
+    return (gratitude and len(name) >= 3 and name.isalpha() and name not in _VOCAB
+            and name not in COMMON_WORDS and name not in NOT_NAMES)
+
+
 def _scores(tokens: list[str]) -> dict[str, float]:
     scores: dict[str, float] = {}
     for i, tok in enumerate(tokens):
@@ -548,6 +700,9 @@ def classify_intent(text: str, language: str | None = None) -> str:
         return "unknown"
     tokens = normalize(text)
     if not tokens:
+        # Emoji-only: a thumbs-up / praying hands is an acknowledgement.
+        if any(c in ACK_EMOJI for c in text):
+            return "thanks"
         return "unknown"
 
     # 1. Carrier keywords (whole message).
@@ -560,14 +715,24 @@ def classify_intent(text: str, language: str | None = None) -> str:
 
     # 2. Plain-language opt-out / opt-in.
     flat = " ".join(tokens)
-    if any(r.search(flat) for r in _OPT_IN_RE) and not re.search(r"\bno (quiero|deseo)\b", flat):
+    if _OPT_IN_RE.search(flat) and not _NO_QUIERO_RE.search(flat):
         return "opt_in"
-    if any(r.search(flat) for r in _OPT_OUT_RE) and not any(r.search(flat) for r in _NOT_OPT_OUT_RE):
+    if _OPT_OUT_RE.search(flat) and not _NOT_OPT_OUT_RE.search(flat):
         return "opt_out"
 
-    # 3. Weighted keywords.
+    # 3. Pure acknowledgement ("ok gracias 👍"); a request alongside it
+    #    ("gracias, cuánto debo?") falls through to the keyword scores.
+    if _is_acknowledgement(tokens, text):
+        return "thanks"
+
+    # 4. Another matter ("mi otro caso"), then 5. weighted keywords.
     scores = _scores(tokens)
     greeting = scores.pop("greeting", 0.0)
+    if _SWITCH_RE.search(flat):
+        best = max(scores.values(), default=0.0)
+        if not (best >= THRESHOLD and any(
+                scores.get(i) == best for i in SWITCH_MATTER_YIELDS_TO)):
+            return "switch_matter"
     if scores:
         best = max(scores.values())
         if best >= THRESHOLD:

@@ -48,10 +48,15 @@ class Reply:
 
     text: str
     choices: tuple[Choice, ...] = ()
+    # How to answer numbered choices, in the conversation's language ("Responda 1, 2 o 3."),
+    # for channels that show choices as text; channels with buttons leave it out.
+    hint: str = ""
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "choices": [{"value": c.value, "label": c.label} for c in self.choices]}
+        return {"text": self.text, "choices": [{"value": c.value, "label": c.label} for c in self.choices],
+                "hint": self.hint}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Reply":
-        return cls(text=data["text"], choices=tuple(Choice(c["value"], c["label"]) for c in data.get("choices", [])))
+        return cls(text=data["text"], choices=tuple(Choice(c["value"], c["label"]) for c in data.get("choices", [])),
+                   hint=data.get("hint", ""))

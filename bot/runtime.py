@@ -137,7 +137,7 @@ class Runtime:
                 if done_id is None and msg.id > upto:
                     return None
                 msg.state, msg.attempts, msg.locked_until = "sending", msg.attempts + 1, now + SEND_LEASE
-                reply = Reply.from_dict({"text": msg.body, "choices": (msg.payload or {}).get("choices", [])})
+                reply = Reply.from_dict({"text": msg.body, **(msg.payload or {})})
                 return msg.id, conv.channel, conv.address, reply
             return None
 

@@ -9,11 +9,18 @@ from bot.messages import Reply
 
 @dataclass(frozen=True)
 class SendResult:
-    """The provider's answer to one send: sent (with its id), failed for good, or retry later."""
+    """The provider's answer to one send.
 
-    state: str  # "sent" | "failed" | "retry" | "unknown"
+    state: "sent" (with the provider's id) · "retry" (nothing was delivered; try again after
+    `retry_after` seconds if given) · "failed" (never retried) · "unknown" (the provider may have
+    accepted it: reconcile, never resend blindly). `error` is a short code, e.g. "opted_out"
+    (the carrier says the person texted STOP) or "whatsapp_window" (outside the 24-hour window).
+    """
+
+    state: str
     provider_id: str | None = None
     error: str | None = None
+    retry_after: float | None = None
 
 
 class Channel(Protocol):
@@ -24,10 +31,12 @@ class Channel(Protocol):
 
 
 def numbered_text(reply: Reply) -> str:
-    """The reply's text with its choices as a numbered list (for SMS-like channels)."""
+    """The reply's text with its choices as a numbered list and the hint (for SMS-like channels)."""
     if not reply.choices:
         return reply.text
     lines = [reply.text] + [f"{i}. {c.label}" for i, c in enumerate(reply.choices, 1)]
+    if reply.hint:
+        lines.append(reply.hint)
     return "\n".join(lines)
 
 

@@ -89,7 +89,8 @@ def test_fresh_holdout_shape():
         assert row["split"] == "fresh"
         assert row["language"] in SUPPORTED
         assert row["intent"] in INTENTS
-    assert {r["intent"] for r in rows} == set(INTENTS)
+    # switch_matter was added after this file was written (no fresh examples).
+    assert {r["intent"] for r in rows} == set(INTENTS) - {"switch_matter"}
 
 
 def test_intent_accuracy_on_fresh_holdout():
@@ -167,6 +168,17 @@ PHRASINGS = [
     ("buenos días", "greeting"),
     ("Good morning!", "greeting"),
     ("hi", "greeting"),
+    # switch_matter
+    ("quiero preguntar por el otro caso", "switch_matter"),
+    ("mi otro caso", "switch_matter"),
+    ("cambiar de caso", "switch_matter"),
+    ("what about my other case?", "switch_matter"),
+    ("switch case", "switch_matter"),
+    # thanks
+    ("muchas gracias", "thanks"),
+    ("ok 👍", "thanks"),
+    ("thank you so much!", "thanks"),
+    ("sounds good", "thanks"),
     # unknown
     ("asdf", "unknown"),
     ("what's the weather tomorrow?", "unknown"),
@@ -208,6 +220,95 @@ def test_not_opt_out(text):
 
 def test_stop_inside_question_is_not_opt_out():
     assert classify_intent("can I stop my case?") != "opt_out"
+
+
+@pytest.mark.parametrize("text", [
+    "stop the messages", "stop the messages please", "stop sms", "stop msgs",
+    "I want to stop receiving messages", "quit texting me", "STOP ME", "stop it",
+    "Stop it!", "stop all these texts", "turn off the reminders", "no me contacten",
+    "no me contacten mas", "No me contacten más por favor", "cancelar", "Cancelar.",
+    "ya basta de mensajes", "detener mensajes", "DETENER", "para ya de mandarme mensajes",
+    "cancelar los mensajes", "quiero dejar de recibir mensajes", "no, stop the messages",
+    "why do u text me stop texting me",
+])
+def test_plain_language_opt_out(text):
+    assert classify_intent(text) == "opt_out"
+
+
+@pytest.mark.parametrize("text", [
+    "cancel my appointment", "cancelar mi cita", "can I stop my case?", "stop by the office",
+    "can I stop by the office tomorrow?", "para cuando es mi cita", "para",
+    "I stopped getting text reminders, why?", "no me contactaron todavia",
+    "cancelar la cita del martes", "can you stop the interview reminders for my case",
+    "please don't stop the messages", "why did you stop the reminders?",
+])
+def test_plain_language_not_opt_out(text):
+    assert classify_intent(text) != "opt_out"
+
+
+# ---------------------------------------------------------------------------
+# Acknowledgements and matter switching
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "gracias", "muchas gracias", "ok gracias", "thanks", "thank you so much!", "ok",
+    "okay", "ok 👍", "👍", "🙏", "perfecto", "entendido", "de acuerdo", "listo gracias",
+    "gracias dios le bendiga", "great thanks", "got it", "sounds good", "vale",
+    "bueno gracias", "Gracias!!", "grasias", "thx", "ty", "k", "está bien",
+    "muchas gracias licenciada, Dios la bendiga", "thank you for your help",
+    "gracias por su ayuda", "ok gracias, buenas noches", "gracias Maria", "haha ok",
+])
+def test_thanks(text):
+    assert classify_intent(text) == "thanks"
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("gracias, cuánto debo?", "balance"),
+    ("ok gracias, cuando es mi cita", "appointments"),
+    ("thanks! can I pay with zelle?", "payment"),
+    ("thank you, any update on my case?", "status"),
+    ("ok, y qué documentos faltan?", "checklist"),
+    ("gracias, puedo hablar con la licenciada?", "handoff"),
+    ("ok stop", "opt_out"),
+    ("no me manden mas textos gracias", "opt_out"),
+    ("thanks, help", "help"),
+    ("hola", "greeting"),
+    ("listo?", "unknown"),
+    ("ya esta listo?", "status"),
+    ("sí", "unknown"),
+    ("que dios los bendiga", "unknown"),
+    ("lol", "unknown"),
+    ("😡", "unknown"),
+    ("thanks, what's your address?", "unknown"),
+    ("ok no", "unknown"),
+    ("thanks for nothing", "unknown"),
+    ("ok lo mando mañana", "unknown"),
+])
+def test_thanks_does_not_swallow_requests(text, intent):
+    assert classify_intent(text) == intent
+
+
+@pytest.mark.parametrize("text", [
+    "otro caso", "el otro caso", "mi otro caso", "cambiar de caso",
+    "quiero preguntar por el otro caso", "other case", "my other case", "switch case",
+    "the other application", "cómo va el otro caso?", "any news on my other case?",
+    "cuánto debo del otro caso?", "quiero cambiar al otro caso", "I have another case with you",
+    "can we switch to my other case", "hola, es sobre mi otro expediente",
+])
+def test_switch_matter(text):
+    assert classify_intent(text) == "switch_matter"
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("y el de mi permiso de trabajo?", "status"),
+    ("como va mi caso", "status"),
+    ("quiero hablar con el abogado de mi otro caso", "handoff"),
+    ("stop texting me about the other case", "switch_matter"),
+    ("STOP", "opt_out"),
+])
+def test_switch_matter_precedence(text, intent):
+    assert classify_intent(text) == intent
 
 
 @pytest.mark.parametrize("text", ["YES", "yes", "si", "sí"])

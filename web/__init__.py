@@ -23,6 +23,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         status, reasons = runtime.health()
         return jsonify(status=status, reasons=reasons), (200 if status == "ok" else 503)
 
+    from web.webhooks import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+
     if settings.demo:
         from web.simulator import bp as simulator_bp
 

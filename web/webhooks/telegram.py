@@ -1,0 +1,1 @@
+"""Telegram webhook (built with the channels work)."""

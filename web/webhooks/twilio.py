@@ -1,0 +1,1 @@
+"""Twilio webhooks (built with the channels work)."""
