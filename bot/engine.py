@@ -119,8 +119,7 @@ class Engine:
         if dialog == "verify" and looks_like_date(msg.body or ""):
             msg.body = REDACTED_DATE  # a date of birth, right or wrong, is not kept in the transcript
         if msg.media and conv.opted_out_at is None and conv.status != "handoff":
-            received = Reply(ctx._("We received your file. Our team will review it."))
-            outcome = Outcome([received] + outcome.replies, outcome.step, outcome.state, then=outcome.then)
+            outcome = Outcome(self._media_replies(ctx, msg) + outcome.replies, outcome.step, outcome.state, then=outcome.then)
         if outcome.then:
             # e.g. right after verification: answer what was asked before it.
             dialog, follow = self._answer(ctx, outcome.then)
@@ -207,6 +206,20 @@ class Engine:
         return Processed(msg.id, (out.id,))
 
     # -- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _media_replies(ctx: Context, msg: Message) -> list[Reply]:
+        """Says what arrived, and what could not be received and why, in the client's language."""
+        replies = []
+        if any("error" not in m for m in msg.media):
+            replies.append(Reply(ctx._("We received your file. Our team will review it.")))
+        for item in msg.media:
+            if item.get("error") == "too_large":
+                megabytes = (item.get("cap") or 0) // (1024 * 1024) or 5
+                replies.append(Reply(ctx._(
+                    "One file was too large to receive here (the limit is %(mb)s MB). Please send a smaller photo, "
+                    "or a PDF of fewer pages.", mb=megabytes)))
+        return replies
+
     @staticmethod
     def _hint(ctx: Context, count: int) -> str:
         """'Reply 1, 2 or 3.' in the conversation's language (shown where choices are plain text)."""

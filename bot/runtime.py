@@ -16,9 +16,11 @@ from bot.queue import InProcessQueue, RQQueue
 from bot.settings import Settings
 from channels.base import SendResult
 from channels.simulator import SimulatorChannel
+from channels.twilio import TwilioChannel
 from services import audit
 from services.db import make_engine, make_sessionmaker, utcnow
-from services.models import Conversation, Message
+from services.contacts import set_opted_out
+from services.models import Conversation, Document, Message
 from services.storage import FileStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Runtime:
         The conversation row is locked while one message is handled, so two workers never
         handle one conversation at once and messages are answered in arrival order.
         """
+        self._fetch_media(message_id)
         owner = select(Message.conversation_id).where(Message.id == message_id).scalar_subquery()
         while True:
             handled_id, result = None, None
@@ -78,6 +81,60 @@ class Runtime:
                 self.queue.enqueue("send_message", result.outbound_ids[-1])
             if handled_id == message_id:
                 return
+
+    def _fetch_media(self, message_id: int) -> None:
+        """Downloads a message's attachments from its provider (outside any lock), stores them
+        fingerprinted, and notes on the message what could not be received (e.g. too large).
+        A download error propagates: the job fails and the relay tries again."""
+        with self.Session() as session:
+            msg = session.get(Message, message_id)
+            if msg is None or msg.state != "received" or not msg.media:
+                return
+            media, channel_name, provider_id = [dict(m) for m in msg.media], msg.channel, msg.provider_id
+        channel = self.channels[channel_name]
+        fetch = getattr(channel, "fetch_media", None)
+        todo = [m for m in media if m.get("url") and "document_id" not in m and "error" not in m]
+        if not todo or fetch is None:
+            return
+        for item in todo:
+            try:
+                data = self._download(fetch, item["url"])
+            except ValueError as exc:  # over the size cap (MediaTooLarge and alike)
+                item["error"], item["cap"] = "too_large", exc.args[0] if exc.args else None
+                continue
+            except PermissionError:  # not our provider account's URL: never sent credentials, never fetched
+                item["error"] = "refused"
+                continue
+            stored = self.engine.files.put(data)
+            with self.Session.begin() as session:
+                doc = Document(message_id=message_id, channel=channel_name, provider_message_id=provider_id,
+                               sha256=stored.sha256, mime=item.get("content_type") or "application/octet-stream",
+                               size=stored.size, storage_key=stored.key, status="stored", info={})
+                session.add(doc)
+                session.flush()
+                item["document_id"] = doc.id
+                session.get(Message, message_id).media = [dict(m) for m in media]
+            if hasattr(channel, "delete_media"):
+                try:
+                    channel.delete_media(item["url"])
+                except Exception as exc:  # our copy is safe; the provider's copy is removed next time
+                    log.warning("could not delete provider copy of media for message %s: %s", message_id, type(exc).__name__)
+        with self.Session.begin() as session:
+            session.get(Message, message_id).media = media
+
+    @staticmethod
+    def _download(fetch, url: str, attempts: int = 3) -> bytes:
+        """A brief 404 (media not ready yet at the provider) is retried a few times."""
+        import requests
+
+        for attempt in range(attempts):
+            try:
+                return fetch(url)
+            except requests.HTTPError as exc:
+                if exc.response is None or exc.response.status_code != 404 or attempt == attempts - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+        raise RuntimeError("unreachable")
 
     def _count_failure(self, message_id: int) -> None:
         """A message whose processing raised is tried again; after MAX_PROCESS_ATTEMPTS the client is
@@ -121,6 +178,8 @@ class Runtime:
                 return None
             if done_id is not None:
                 self._record_send(session, session.get(Message, done_id), result, now)
+                if result.error == "opted_out":  # the carrier says this number texted STOP
+                    set_opted_out(session, conv, now, words="carrier opt-out")
                 if result.state != "sent":
                     return None  # later replies wait behind this one
             waiting = session.scalars(
@@ -226,6 +285,11 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
     runtime = Runtime(settings=settings, db=db, Session=make_sessionmaker(db), engine=Engine(files=FileStore(settings.storage_dir)))
     # Providers come with the channels work; until one is configured its replies go to the simulator.
     runtime.channels = {name: SimulatorChannel(name) for name in ("sms", "whatsapp", "telegram")}
+    if settings.twilio_account_sid:
+        callback = settings.public_base_url + "/webhooks/twilio/status"
+        for name, sender in (("sms", settings.twilio_sms_from), ("whatsapp", settings.twilio_whatsapp_from)):
+            runtime.channels[name] = TwilioChannel(name, settings.twilio_account_sid, settings.twilio_auth_token, sender,
+                                                   settings.twilio_api_url, callback)
     use_rq = settings.redis_url and not in_process
     # SQLite takes one writer at a time, so more threads would only wait on its lock.
     threads = 1 if settings.is_sqlite else 4

@@ -314,6 +314,20 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ProviderReceipt(Base):
+    """A delivery status callback as received (replays are no-ops); `matched` once applied to a message."""
+
+    __tablename__ = "provider_receipts"
+    __table_args__ = (UniqueConstraint("provider", "provider_id", "status"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Handoff(Base):
     __tablename__ = "handoffs"
     id: Mapped[int] = mapped_column(Id, primary_key=True)

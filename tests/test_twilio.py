@@ -1,0 +1,234 @@
+"""SMS and WhatsApp through Twilio, over real HTTP against a fake Twilio (tests/fakes/twilio.py)."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+
+from bot.runtime import build_runtime
+from services.demo import seed
+from services.models import Conversation, Document, Message, ProviderReceipt
+from tests.conftest import test_settings, wipe
+from tests.fakes.twilio import FakeTwilio, inbound_form, sign
+from web import create_app
+
+SID = "AC" + "1" * 32
+TOKEN = "twilio-test-token"
+PUBLIC = "https://puente.example.org"
+SMS_FROM, WA_FROM = "+15555550000", "whatsapp:+15555550001"
+MARIA = "+15555550101"
+
+
+@pytest.fixture
+def fake():
+    with FakeTwilio(account_sid=SID, auth_token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def rt(database_url, tmp_path, fake):
+    wipe(database_url)
+    settings = test_settings(database_url, tmp_path, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
+                             TWILIO_SMS_FROM=SMS_FROM, TWILIO_WHATSAPP_FROM=WA_FROM, TWILIO_API_URL=fake.url,
+                             PUBLIC_BASE_URL=PUBLIC)
+    runtime = build_runtime(settings, in_process=True)
+    with runtime.Session.begin() as s:
+        seed(s)
+    yield runtime
+    runtime.queue.join()
+    runtime.close()
+
+
+@pytest.fixture
+def client(rt):
+    return create_app(rt.settings, rt).test_client()
+
+
+def post(client, form, path="/webhooks/twilio", signed_url=None, signature=None):
+    url = signed_url or PUBLIC + path
+    return client.post(path, data=MultiDict(form), headers={"X-Twilio-Signature": signature or sign(TOKEN, url, form)})
+
+
+def count(rt, model, *where):
+    with rt.Session() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_forged_signature_is_refused_and_nothing_stored(client, rt):
+    form = inbound_form(MARIA, SMS_FROM, "hola")
+    assert post(client, form, signature="bad-signature").status_code == 403
+    assert client.post("/webhooks/twilio", data=MultiDict(form)).status_code == 403  # no signature at all
+    assert count(rt, Message) == 0
+
+
+def test_signed_sms_is_stored_acknowledged_and_answered_through_twilio(client, rt, fake):
+    resp = post(client, inbound_form(MARIA, SMS_FROM, "hola, cuánto debo?"))
+    assert resp.status_code == 200 and resp.mimetype == "text/xml" and b"<Response>" in resp.data
+    rt.queue.join()
+    assert len(fake.sent) == 1
+    sent = fake.sent[0]
+    assert sent["to"] == MARIA and sent["from_"] == SMS_FROM and "fecha de nacimiento" in sent["body"]
+    assert sent["status_callback"] == PUBLIC + "/webhooks/twilio/status"
+    with rt.Session() as s:
+        out = s.scalar(select(Message).where(Message.direction == "out"))
+    assert out.state == "sent" and out.provider_id == sent["sid"]
+
+
+def test_whatsapp_sender_gets_whatsapp_reply_with_numbered_choices(client, rt, fake):
+    post(client, inbound_form(MARIA, WA_FROM, "hola", whatsapp=True))
+    post(client, inbound_form(MARIA, WA_FROM, "21/03/1988", whatsapp=True))
+    rt.queue.join()
+    assert all(m["to"] == "whatsapp:" + MARIA and m["from_"] == WA_FROM for m in fake.sent)
+    menu = fake.sent[-1]["body"]
+    assert "1. Estado de mi caso" in menu and "Responda 1, 2, 3, 4, 5 o 6." in menu
+    with rt.Session() as s:
+        assert s.scalar(select(Conversation.channel)) == "whatsapp"
+
+
+def test_replayed_and_racing_webhooks_store_one_message_and_answer_once(client, rt, fake):
+    form = inbound_form(MARIA, SMS_FROM, "hola", sid="SM" + "a" * 32)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(post(client, form).status_code)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert post(client, form).status_code == 200
+    rt.queue.join()
+    assert results == [200] * 4
+    assert count(rt, Message, Message.direction == "in") == 1 and len(fake.sent) == 1
+
+
+@pytest.mark.parametrize("signed_url", [PUBLIC + ":443/webhooks/twilio", PUBLIC + "/webhooks/twilio"])
+def test_signatures_verify_with_port_repeated_keys_empty_body_and_emoji(client, rt, signed_url):
+    form = inbound_form(MARIA, SMS_FROM, "") + [("Custom", "b"), ("Custom", "a")]
+    assert post(client, form, signed_url=signed_url).status_code == 200
+    emoji = inbound_form(MARIA, SMS_FROM, "hola 👋🏽 ¿cómo está?")
+    assert post(client, emoji, signed_url=signed_url).status_code == 200
+    tampered = [(k, "otro" if k == "Body" else v) for k, v in emoji]
+    assert client.post("/webhooks/twilio", data=MultiDict(tampered),
+                       headers={"X-Twilio-Signature": sign(TOKEN, signed_url, emoji)}).status_code == 403
+
+
+def test_signature_uses_the_public_url_not_forwarded_headers(client, rt):
+    form = inbound_form(MARIA, SMS_FROM, "hola")
+    forged_host = "https://attacker.example.com/webhooks/twilio"
+    resp = client.post("/webhooks/twilio", data=MultiDict(form), headers={
+        "X-Twilio-Signature": sign(TOKEN, forged_host, form), "X-Forwarded-Host": "attacker.example.com",
+        "X-Forwarded-Proto": "https"})
+    assert resp.status_code == 403
+
+
+def test_status_callbacks_only_move_forward_and_unknown_sids_are_kept(client, rt, fake):
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    rt.queue.join()
+    sid = fake.sent[0]["sid"]
+    status = "/webhooks/twilio/status"
+    for state in ("delivered", "sent", "delivered"):  # a late "sent", then a replay
+        assert post(client, [("MessageSid", sid), ("MessageStatus", state), ("AccountSid", SID)], path=status).status_code == 204
+    with rt.Session() as s:
+        assert s.scalar(select(Message.state).where(Message.provider_id == sid)) == "delivered"
+    post(client, [("MessageSid", "SM" + "f" * 32), ("MessageStatus", "delivered")], path=status)
+    assert count(rt, ProviderReceipt, ProviderReceipt.matched.is_(False)) == 1
+    assert post(client, [("MessageSid", sid), ("MessageStatus", "failed")], path=status, signature="x").status_code == 403
+
+
+def _reply_states(rt):
+    with rt.Session() as s:
+        return s.scalars(select(Message.state).where(Message.direction == "out").order_by(Message.id)).all()
+
+
+def test_rate_limited_send_is_retried_and_delivered_once(client, rt, fake):
+    fake.fail_next("429")
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    rt.queue.join()
+    assert _reply_states(rt) == ["pending"] and fake.sent == []
+    with rt.Session.begin() as s:  # the backoff has passed
+        msg = s.scalar(select(Message).where(Message.direction == "out"))
+        msg.locked_until, msg.received_at = datetime.now(timezone.utc) - timedelta(seconds=1), msg.received_at - timedelta(minutes=1)
+    rt.relay()
+    rt.queue.join()
+    assert _reply_states(rt) == ["sent"] and len(fake.sent) == 1
+
+
+@pytest.mark.parametrize("kind", ["500_after_accept", "timeout"])
+def test_ambiguous_outcome_becomes_unknown_and_is_never_resent(client, rt, fake, kind):
+    fake.timeout_seconds = 3
+    rt.channels["sms"].timeout = 1
+    fake.fail_next(kind)
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    rt.queue.join()
+    assert _reply_states(rt) == ["unknown"]
+    rt.relay()
+    rt.queue.join()
+    assert len(fake.sent) == 1  # the fake got it once; we never sent it again
+
+
+def test_carrier_opt_out_21610_marks_the_number_opted_out(client, rt, fake):
+    fake.fail_next("21610")
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    rt.queue.join()
+    assert _reply_states(rt) == ["failed"]
+    with rt.Session() as s:
+        assert s.scalar(select(Conversation.opted_out_at)) is not None
+    post(client, inbound_form(MARIA, SMS_FROM, "hola otra vez"))
+    rt.queue.join()
+    assert fake.sent == []  # silence until START
+
+
+def test_whatsapp_window_63016_fails_without_retry(client, rt, fake):
+    fake.fail_next("63016")
+    post(client, inbound_form(MARIA, WA_FROM, "hola", whatsapp=True))
+    rt.queue.join()
+    rt.relay()
+    rt.queue.join()
+    with rt.Session() as s:
+        out = s.scalar(select(Message).where(Message.direction == "out"))
+    assert (out.state, out.error, out.attempts) == ("failed", "whatsapp_window", 1)
+
+
+def test_every_attachment_is_fetched_safely_stored_and_deleted_at_twilio(client, rt, fake):
+    sid = "SM" + "b" * 32
+    photo, pdf = b"\xff\xd8\xff" + b"p" * 2000, b"%PDF-1.4 " + b"d" * 3000
+    urls = [fake.add_media(sid, photo, "image/jpeg"), fake.add_media(sid, pdf, "application/pdf")]
+    fake.media_404_first = 1  # not ready on the first try
+    post(client, inbound_form(MARIA, SMS_FROM, "", sid=sid, media=[(urls[0], "image/jpeg"), (urls[1], "application/pdf")]))
+    rt.queue.join()
+    with rt.Session() as s:
+        docs = s.scalars(select(Document).order_by(Document.id)).all()
+    assert [d.sha256 for d in docs] == [hashlib.sha256(photo).hexdigest(), hashlib.sha256(pdf).hexdigest()]
+    assert all(d.provider_message_id == sid for d in docs)
+    cdn = [r for r in fake.media_requests if "/cdn/" in r["path"]]
+    api = [r for r in fake.media_requests if "/Media/" in r["path"]]
+    assert cdn and not any(r["had_auth"] for r in cdn) and all(r["had_auth"] for r in api)
+    assert len(fake.deleted_media) == 2
+    assert "Recibimos su archivo" in fake.sent[0]["body"]
+
+
+def test_media_over_the_mms_cap_gets_a_helpful_reply(client, rt, fake):
+    sid = "SM" + "c" * 32
+    url = fake.add_media(sid, b"x" * (5 * 1024 * 1024 + 1), "image/jpeg")
+    post(client, inbound_form(MARIA, SMS_FROM, "", sid=sid, media=[(url, "image/jpeg")]))
+    rt.queue.join()
+    assert count(rt, Document) == 0
+    assert "demasiado grande" in fake.sent[0]["body"] and "5 MB" in fake.sent[0]["body"]
+
+
+def test_media_url_of_another_account_never_gets_our_credentials(client, rt, fake):
+    other = fake.url + "/2010-04-01/Accounts/AC" + "9" * 32 + "/Messages/SM1/Media/ME1"
+    post(client, inbound_form(MARIA, SMS_FROM, "", sid="SM" + "d" * 32, media=[(other, "image/jpeg")]))
+    rt.queue.join()
+    assert not any("AC" + "9" * 32 in r["path"] for r in fake.media_requests)
+    assert count(rt, Document) == 0
+
+
+def test_database_down_answers_503_so_twilio_retries(tmp_path, fake):
+    settings = test_settings(f"sqlite:///{tmp_path}/missing/dir/x.db", tmp_path, TWILIO_ACCOUNT_SID=SID,
+                             TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_URL=fake.url, PUBLIC_BASE_URL=PUBLIC)
+    runtime = build_runtime(settings, in_process=True)
+    client = create_app(settings, runtime).test_client()
+    assert post(client, inbound_form(MARIA, SMS_FROM, "hola")).status_code == 503
