@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from bot.queue import InProcessQueue, RQQueue
 from bot.settings import Settings
 from channels.base import SendResult
 from channels.simulator import SimulatorChannel
+from channels.telegram import TelegramChannel
 from channels.twilio import TwilioChannel
 from services import audit
 from services.db import make_engine, make_sessionmaker, utcnow
@@ -195,6 +197,12 @@ class Runtime:
                     continue
                 if done_id is None and msg.id > upto:
                     return None
+                window = getattr(self.channels[conv.channel], "session_window", None)
+                if window and conv.last_inbound_at and now - conv.last_inbound_at > window:
+                    # Outside the provider's free-form window: never attempted; staff see it (templates later).
+                    msg.state, msg.error = "failed", "outside_window"
+                    audit.record(session, "system", "send_failed", f"message:{msg.id}", {"error": msg.error})
+                    continue
                 msg.state, msg.attempts, msg.locked_until = "sending", msg.attempts + 1, now + SEND_LEASE
                 reply = Reply.from_dict({"text": msg.body, **(msg.payload or {})})
                 return msg.id, conv.channel, conv.address, reply
@@ -206,20 +214,22 @@ class Runtime:
             msg.state, msg.provider_id, msg.sent_at, msg.locked_until = "sent", result.provider_id, now, None
         elif result.state == "retry" and msg.attempts < MAX_SEND_ATTEMPTS:
             msg.state, msg.error = "pending", result.error
-            msg.locked_until = now + timedelta(seconds=min(600, 2 ** msg.attempts))
+            # Jittered exponential backoff, or the provider's own retry-after when it gave one.
+            wait = result.retry_after or min(600, 2 ** msg.attempts) * random.uniform(0.5, 1.5)
+            msg.locked_until = now + timedelta(seconds=wait)
         else:
             msg.state = "dead" if result.state == "retry" else result.state
             msg.error, msg.locked_until = result.error, None
             audit.record(session, "system", "send_" + msg.state, f"message:{msg.id}", {"error": result.error})
 
-    def relay(self) -> int:
+    def relay(self, older_than: timedelta = RELAY_AFTER) -> int:
         """Re-enqueues work whose job was lost (queue down, crash): the rows say what is left.
 
         A reply still `sending` after its lease ran out may or may not have reached the provider:
         it becomes `unknown` for reconciliation and staff, and is never sent again blindly.
         """
         now = utcnow()
-        cutoff = now - RELAY_AFTER
+        cutoff = now - older_than
         with self.Session.begin() as session:
             for msg in session.scalars(select(Message).where(
                     Message.direction == "out", Message.state == "sending", Message.locked_until < now)):
@@ -285,6 +295,9 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
     runtime = Runtime(settings=settings, db=db, Session=make_sessionmaker(db), engine=Engine(files=FileStore(settings.storage_dir)))
     # Providers come with the channels work; until one is configured its replies go to the simulator.
     runtime.channels = {name: SimulatorChannel(name) for name in ("sms", "whatsapp", "telegram")}
+    if settings.telegram_bot_token:
+        runtime.channels["telegram"] = TelegramChannel(settings.telegram_bot_token, settings.telegram_webhook_secret,
+                                                       settings.telegram_api_url)
     if settings.twilio_account_sid:
         callback = settings.public_base_url + "/webhooks/twilio/status"
         for name, sender in (("sms", settings.twilio_sms_from), ("whatsapp", settings.twilio_whatsapp_from)):

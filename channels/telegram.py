@@ -68,7 +68,8 @@ class FetchError(RuntimeError):
 
 
 class _TokenRedactor(logging.Filter):
-    """Replaces bot tokens in log records (httpx logs each request URL, `/bot<token>/…`, at INFO)."""
+    """Replaces bot tokens (and webhook secrets) in log records: httpx logs each request URL,
+    `/bot<token>/…`, at INFO."""
 
     _pattern = re.compile(r"bot\d+:[A-Za-z0-9_-]+")
 
@@ -105,6 +106,8 @@ class TelegramChannel:
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
         _REDACTOR.tokens.add(token)
+        if len(self._secret) >= 8:  # PTB logs setWebhook's parameters at DEBUG
+            _REDACTOR.tokens.add(self._secret)
         for name in _REDACTED_LOGGERS:
             logging.getLogger(name).addFilter(_REDACTOR)  # a no-op when already there
 

@@ -6,6 +6,7 @@ knows Twilio's wire format; the core sees Inbound, Reply and SendResult.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -57,6 +58,8 @@ class TwilioChannel:
         self.status_callback = status_callback
         self.timeout = timeout
         self._validator = RequestValidator(auth_token)
+        # WhatsApp allows free-form messages only within 24 hours of the person's last message.
+        self.session_window = timedelta(hours=24) if name == "whatsapp" else None
 
     # -- inbound ----------------------------------------------------------------------------
     def verify(self, url: str, form, signature: str | None) -> bool:

@@ -232,3 +232,43 @@ def test_database_down_answers_503_so_twilio_retries(tmp_path, fake):
     runtime = build_runtime(settings, in_process=True)
     client = create_app(settings, runtime).test_client()
     assert post(client, inbound_form(MARIA, SMS_FROM, "hola")).status_code == 503
+
+
+def test_redis_down_still_acknowledges_and_drains_in_order_when_it_is_back(database_url, tmp_path, fake):
+    from bot.queue import InProcessQueue
+
+    wipe(database_url)
+    settings = test_settings(database_url, tmp_path, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
+                             TWILIO_SMS_FROM=SMS_FROM, TWILIO_API_URL=fake.url, PUBLIC_BASE_URL=PUBLIC,
+                             REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens: Redis is down
+    runtime = build_runtime(settings)
+    with runtime.Session.begin() as s:
+        seed(s)
+    client = create_app(settings, runtime).test_client()
+    for text in ("hola", "21/03/1988", "cuánto debo"):
+        assert post(client, inbound_form(MARIA, SMS_FROM, text)).status_code == 200
+    assert fake.sent == [] and count(runtime, Message, Message.state == "received") == 3
+    runtime.queue = InProcessQueue({"process_message": runtime.process_message, "send_message": runtime.send_message})
+    runtime.relay(older_than=timedelta(0))  # Redis is back: the relay finds the waiting rows
+    runtime.queue.join()
+    bodies = [m["body"] for m in fake.sent]
+    assert "fecha de nacimiento" in bodies[0] and "María" in bodies[1] and "$1,020.00" in bodies[-1]
+    runtime.close()
+
+
+def test_whatsapp_reply_outside_the_24_hour_window_is_not_attempted(client, rt, fake):
+    held = []
+    real = rt.queue
+    rt.queue = type("Hold", (), {"enqueue": lambda self, job, item: held.append((job, item)) or True, "join": lambda self: None})()
+    post(client, inbound_form(MARIA, WA_FROM, "hola", whatsapp=True))
+    for job, item in list(held):
+        if job == "process_message":
+            rt.process_message(item)
+    with rt.Session.begin() as s:  # the reply sat in the outbox for over a day (e.g. a long outage)
+        s.scalar(select(Conversation)).last_inbound_at -= timedelta(hours=25)
+    rt.queue = real
+    for job, item in held:
+        if job == "send_message":
+            rt.send_message(item)
+    assert fake.sent == []
+    assert _reply_states(rt) == ["failed"]

@@ -33,7 +33,7 @@ class FakeTelegram:
         self.requests: list[dict] = []  # every call: {"method", "path", "params"}
         self.webhooks: list[dict] = []  # setWebhook calls: {"url", "secret_token", "allowed_updates"}
         self.files: dict[str, dict] = {}  # file_id → {"file_path", "content"}
-        self._failures: list[tuple[str, str | None, int]] = []  # (kind, method or None, retry_after)
+        self._failures: list[dict] = []  # {"kind", "method" (None: any), "retry_after", "skip"}
         self._lock = threading.Lock()
         self._message_ids = itertools.count(1001)
         self._stopping = threading.Event()
@@ -73,17 +73,22 @@ class FakeTelegram:
         return f"http://{host}:{port}"
 
     # -- scripting ----------------------------------------------------------------------------
-    def fail_next(self, kind: str, times: int = 1, *, method: str | None = None, retry_after: int = 3) -> None:
-        """The next `times` calls (of `method`, or any method) fail as `kind`."""
+    def fail_next(self, kind: str, times: int = 1, *, method: str | None = None, retry_after: int = 3,
+                  after: int = 0) -> None:
+        """The next `times` calls (of `method`, or any method) fail as `kind`, once `after` such
+        calls have succeeded (e.g. after=1: the second part of a split reply fails)."""
         if kind not in FAILURES:
             raise ValueError(f"kind must be one of {FAILURES}")
         with self._lock:
-            self._failures.extend([(kind, method, retry_after)] * times)
+            self._failures.extend({"kind": kind, "method": method, "retry_after": retry_after,
+                                   "skip": after if i == 0 else 0} for i in range(times))
 
-    def add_file(self, content: bytes, file_path: str | None = None) -> str:
-        """Registers a file users could have sent; returns its file_id."""
+    def add_file(self, content: bytes, file_path: str | None = None, *, report_size: bool = True) -> str:
+        """Registers a file users could have sent; returns its file_id. With report_size=False,
+        getFile leaves out file_size (Telegram may), so only a streaming cap can stop a big file."""
         file_id = "AgAC" + uuid.uuid4().hex
-        self.files[file_id] = {"file_path": file_path or f"documents/file_{len(self.files)}.bin", "content": content}
+        self.files[file_id] = {"file_path": file_path or f"documents/file_{len(self.files)}.bin", "content": content,
+                               "report_size": report_size}
         return file_id
 
     def messages_to(self, chat_id) -> list[dict]:
@@ -91,10 +96,13 @@ class FakeTelegram:
 
     def _take_failure(self, method: str) -> tuple[str, int] | None:
         with self._lock:
-            for i, (kind, only, retry_after) in enumerate(self._failures):
-                if only is None or only == method:
+            for i, failure in enumerate(self._failures):
+                if failure["method"] in (None, method):
+                    if failure["skip"]:
+                        failure["skip"] -= 1
+                        return None
                     del self._failures[i]
-                    return kind, retry_after
+                    return failure["kind"], failure["retry_after"]
         return None
 
     # -- the API ------------------------------------------------------------------------------
@@ -147,8 +155,11 @@ class FakeTelegram:
                 return 400, _error(400, "Bad Request: invalid file_id"), False
             if len(info["content"]) > 20 * 1024 * 1024:
                 return 400, _error(400, "Bad Request: file is too big"), False
-            return 200, _ok({"file_id": params["file_id"], "file_unique_id": "u" + params["file_id"][-8:],
-                             "file_size": len(info["content"]), "file_path": info["file_path"]}), False
+            result = {"file_id": params["file_id"], "file_unique_id": "u" + params["file_id"][-8:],
+                      "file_path": info["file_path"]}
+            if info["report_size"]:
+                result["file_size"] = len(info["content"])
+            return 200, _ok(result), False
         if method == "setWebhook":
             allowed = _json_field(params.get("allowed_updates"))
             with self._lock:

@@ -409,6 +409,8 @@ class FakeTwilio:
             content_type = content_type or "application/json; charset=utf-8"
         else:
             data = body or b""
+        h._status = status
+        self._log(h)  # before the answer goes out, so a client that has it sees the record
         h.send_response(status)
         if content_type:
             h.send_header("Content-Type", content_type)
@@ -421,7 +423,16 @@ class FakeTwilio:
         h.end_headers()
         if data and h.command != "HEAD" and status != 204:
             h.wfile.write(data)
-        h._status = status
+
+    def _log(self, h: _Handler) -> None:
+        ctx = h._ctx
+        with self._lock:
+            self.requests.append({"method": h.command, "path": ctx["path"],
+                                  "query": ctx["query"], "form": ctx["form"],
+                                  "had_auth": ctx["had_auth"], "status": h._status})
+            if ctx.get("media"):
+                self.media_requests.append({"path": ctx["path"], "had_auth": ctx["had_auth"],
+                                            "status": h._status, "kind": ctx["media"]})
 
     def _error(self, h: _Handler, status: int, code: int, message: str, headers=None, **extra):
         self._respond(h, status, error_body(status, code, message, **extra), headers)
@@ -454,16 +465,19 @@ class FakeTwilio:
         form = parse_qsl(raw.decode("utf-8"), keep_blank_values=True) if raw else []
         had_auth = "Authorization" in h.headers
         h._status = None
+        h._ctx = {"path": path, "query": query, "form": form, "had_auth": had_auth}
         try:
             self._route(h, h.command, path, query, form, had_auth)
-        finally:
-            with self._lock:
-                self.requests.append({"method": h.command, "path": path, "query": query,
-                                      "form": form, "had_auth": had_auth, "status": h._status})
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            raise
+        except Exception as exc:  # a bug in the fake: answer like Twilio's 500, don't hang
+            if h._status is None:
+                self._error(h, 500, 20500, f"Internal Server Error ({exc!r})")
 
     def _route(self, h, method, path, query, form, had_auth) -> None:
         m = _R_CDN.match(path)
         if m:
+            h._ctx["media"] = "cdn"
             return self._cdn_get(h, method, path, m.group(1), had_auth)
         routes = ((_R_LIST, {"POST": self._create, "GET": self._list}),
                   (_R_MESSAGE, {"GET": self._fetch, "DELETE": self._delete_message}),
@@ -474,7 +488,8 @@ class FakeTwilio:
             m = pattern.match(path)
             if not m:
                 continue
-            is_media_raw = pattern is _R_MEDIA_RAW
+            if pattern is _R_MEDIA_RAW:
+                h._ctx["media"] = "api"
             if not self._authorized(h):
                 self._unauthorized(h)
             elif m.group(1) != self.account_sid:
@@ -483,10 +498,6 @@ class FakeTwilio:
                 self._error(h, 405, 20004, "Method not allowed")
             else:
                 handlers[method](h, path, query, form, *m.groups()[1:])
-            if is_media_raw:
-                with self._lock:
-                    self.media_requests.append({"path": path, "had_auth": had_auth,
-                                                "status": h._status, "kind": "api"})
             return
         self._not_found(h, path)
 
@@ -727,6 +738,3 @@ class FakeTwilio:
                                   b"</Message></Error>", content_type=xml)
         else:
             self._respond(h, 200, rec["content"], content_type=rec["content_type"])
-        with self._lock:
-            self.media_requests.append({"path": path, "had_auth": had_auth,
-                                        "status": h._status, "kind": "cdn"})
