@@ -347,3 +347,15 @@ def test_stop_is_prompt_even_with_a_held_request_and_closes_the_port():
     assert time.monotonic() - started < 3 and not held.is_alive()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_concurrent_sends_are_all_recorded(fake):
+    def one(i):
+        send(client_for(fake), body=f"m{i}")
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert sorted(r["body"] for r in fake.sent) == sorted(f"m{i}" for i in range(20))
+    assert len({r["sid"] for r in fake.sent}) == 20
