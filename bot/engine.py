@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.intents import INTENTS, classify_intent
@@ -46,8 +47,8 @@ class Processed:
     outbound_ids: tuple[int, ...]
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+def _insert(conn: Connection):
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 class Engine:
@@ -58,26 +59,27 @@ class Engine:
         self.files = files
 
     # -- accept ---------------------------------------------------------------------------
-    def accept(self, session: Session, inbound: Inbound) -> int | None:
+    def accept(self, conn: Connection, inbound: Inbound) -> int | None:
         """Stores the inbound message; returns its id, or None when this provider id was seen before.
 
-        Both inserts are atomic (ON CONFLICT DO NOTHING), so two racing copies store one row.
+        Runs on a Core connection (this is a webhook's hot path: no ORM unit of work). Both inserts
+        are atomic (ON CONFLICT DO NOTHING), so two racing copies store one row.
         """
-        insert = _insert(session)
+        insert = _insert(conn)
         address = normalize_address(inbound.channel, inbound.address)
         find = select(Conversation.id).where(Conversation.channel == inbound.channel, Conversation.address == address)
-        conv_id = session.scalar(find)
+        conv_id = conn.scalar(find)
         if conv_id is None:  # first message from this address (two racing first messages make one row)
-            session.execute(
+            conn.execute(
                 insert(Conversation).values(channel=inbound.channel, address=address, status="bot", state={},
                                             version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock(),
-                                            opted_out_at=opted_out_at(session, inbound.channel, address))
+                                            opted_out_at=opted_out_at(conn, inbound.channel, address))
                 .on_conflict_do_nothing(index_elements=["channel", "address"])
             )
-            conv_id = session.scalar(find)
+            conv_id = conn.scalar(find)
         payload = {"choice": inbound.choice} if inbound.choice else {}
         media = [{"content_type": m.content_type, "url": m.url, "filename": m.filename, "size": m.size} for m in inbound.media]
-        new_id = session.scalar(
+        new_id = conn.scalar(
             insert(Message).values(
                 conversation_id=conv_id, direction="in", channel=inbound.channel, provider_id=inbound.provider_id,
                 body=(inbound.text or "")[:MAX_TEXT], payload=payload, media=media, state="received", attempts=0,
@@ -85,18 +87,20 @@ class Engine:
             ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
         )
         if new_id is not None:
-            self._store_media(session, inbound, new_id)
+            self._store_media(conn, inbound, new_id)
         return new_id
 
-    def _store_media(self, session: Session, inbound: Inbound, message_id: int) -> None:
+    def _store_media(self, conn: Connection, inbound: Inbound, message_id: int) -> None:
         """Keeps attachments that arrived with their bytes (e.g. `puente chat --attach`), fingerprinted."""
+        insert_document = Document.__table__.insert()
         for media in inbound.media:
             if media.content is None or self.files is None:
                 continue  # fetched later from the provider's URL by the channel's media job
             stored = self.files.put(media.content)
-            session.add(Document(message_id=message_id, channel=inbound.channel, provider_message_id=inbound.provider_id,
-                                 filename=media.filename, sha256=stored.sha256, mime=media.content_type,
-                                 size=stored.size, storage_key=stored.key, status="stored", info={}))
+            conn.execute(insert_document.values(
+                message_id=message_id, channel=inbound.channel, provider_message_id=inbound.provider_id,
+                filename=media.filename, sha256=stored.sha256, mime=media.content_type, size=stored.size,
+                storage_key=stored.key, status="stored", info={}, created_at=self.clock()))
 
     # -- process --------------------------------------------------------------------------
     def process(self, session: Session, conv: Conversation, msg: Message) -> Processed:

@@ -44,8 +44,8 @@ class Runtime:
     # -- the doors ------------------------------------------------------------------------
     def accept(self, inbound: Inbound) -> int | None:
         """Stores an inbound message, commits, then enqueues it. Returns None for a replay."""
-        with self.Session.begin() as session:
-            message_id = self.engine.accept(session, inbound)
+        with self.db.begin() as conn:
+            message_id = self.engine.accept(conn, inbound)
         if message_id is not None:
             self.queue.enqueue("process_message", message_id)
         return message_id

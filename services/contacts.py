@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -16,7 +17,7 @@ from services.identity import CONTACT_KIND
 from services.models import ContactPoint, Conversation, Handoff
 
 
-def opted_out_at(session: Session, channel: str, address: str) -> datetime | None:
+def opted_out_at(session: Session | Connection, channel: str, address: str) -> datetime | None:
     """When this address opted out (on any channel), or None."""
     kind = CONTACT_KIND.get(channel, channel)
     times = [*session.scalars(select(ContactPoint.opted_out_at).where(ContactPoint.kind == kind, ContactPoint.address == address)),

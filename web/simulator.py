@@ -64,6 +64,7 @@ def history():
                                .order_by(Message.id)).all()
         return jsonify(messages=[{
             "id": m.id, "direction": m.direction, "text": m.body, "state": m.state,
+            "provider_id": m.provider_id if m.direction == "in" else None,
             "choices": (m.payload or {}).get("choices", []) if m.direction == "out" else [],
             "at": m.received_at.isoformat(),
         } for m in rows if m.direction == "in" or m.state in ("sent", "delivered")])

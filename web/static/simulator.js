@@ -139,10 +139,12 @@
     });
   }
 
-  function findPending(text) {
+  // A sent bubble is confirmed by the id the page gave it (the server may store the text
+  // differently: a typed date of birth is kept only as "[date of birth]").
+  function findPending(providerId) {
     var items = el.list.querySelectorAll("li.msg-pending");
     for (var i = 0; i < items.length; i++) {
-      if (items[i].dataset.text === text) return items[i];
+      if (items[i].dataset.pid === providerId) return items[i];
     }
     return null;
   }
@@ -151,10 +153,10 @@
     var when = parseTime(m.at);
     var li;
     if (m.direction === "in") {
-      li = findPending((m.text || "").trim());
+      li = m.provider_id ? findPending(m.provider_id) : null;
       if (li) {
         li.classList.remove("msg-pending", "msg-failed");
-        li.removeAttribute("data-text");
+        li.removeAttribute("data-pid");
         var t = li.querySelector("time");
         t.dateTime = when.toISOString();
         t.textContent = formatTime(when);
@@ -281,7 +283,7 @@
 
     var li = bubble("in", text, new Date());
     li.classList.add("msg-pending");
-    li.dataset.text = text;
+    li.dataset.pid = body.id;
     el.list.appendChild(li);
     updateEmpty();
     scrollToBottom();
