@@ -1,6 +1,8 @@
 """Who is writing: contact points behind a (channel, address), and how addresses are normalised."""
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,11 +13,17 @@ from services.phones import normalize_phone
 CONTACT_KIND = {"sms": "phone", "whatsapp": "phone", "telegram": "telegram"}
 
 
+_E164 = re.compile(r"\+[1-9]\d{7,14}")
+
+
 def normalize_address(channel: str, address: str) -> str:
     """E.164 for phone channels (so SMS and WhatsApp meet on one number); other addresses as given."""
+    address = address.strip()
     if CONTACT_KIND.get(channel) == "phone":
-        return normalize_phone(address) or address.strip()
-    return address.strip()
+        if _E164.fullmatch(address):
+            return address  # providers already send E.164 (the webhook's hot path skips the parser)
+        return normalize_phone(address) or address
+    return address
 
 
 def contact_points(session: Session, channel: str, address: str) -> list[ContactPoint]:
