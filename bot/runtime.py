@@ -215,7 +215,7 @@ class Runtime:
         elif result.state == "retry" and msg.attempts < MAX_SEND_ATTEMPTS:
             msg.state, msg.error = "pending", result.error
             # Jittered exponential backoff, or the provider's own retry-after when it gave one.
-            wait = result.retry_after or min(600, 2 ** msg.attempts) * random.uniform(0.5, 1.5)
+            wait = max(result.retry_after or 0, min(600, 2 ** msg.attempts) * random.uniform(0.5, 1.5))
             msg.locked_until = now + timedelta(seconds=wait)
         else:
             msg.state = "dead" if result.state == "retry" else result.state

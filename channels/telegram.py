@@ -12,7 +12,7 @@ How updates become Inbound (anything not listed is acknowledged and ignored, ret
   ignored, because a group is no place to disclose a client's matter.
 - a text message → Inbound(text=...); a caption becomes the text of its photo or document.
 - a photo → one Media: only the largest PhotoSize, content_type "image/jpeg",
-  url "tg-file:<file_id>" (pass it to `fetch_file`), size = file_size.
+  url "tg-file:<file_id>" (the runtime's media step hands it to `fetch_media`), size = file_size.
 - a document → Media(mime_type, url "tg-file:<file_id>", filename=file_name, size=file_size).
 - `/start <token>` (a t.me/<bot>?start=<token> deep link) → Inbound(text="/start",
   choice="start:<token>") when the token is 1–64 chars of [A-Za-z0-9_-]; a bare or malformed
@@ -60,11 +60,22 @@ _NOT_SENT = {"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtoc
 
 
 class TooLarge(ValueError):
-    """The file is bigger than the cap (Telegram's 20 MB or the caller's)."""
+    """The file is bigger than the cap (Telegram's 20 MB or the caller's); args[0] is the cap."""
+
+    def __init__(self, cap: int):
+        super().__init__(cap)
+        self.cap = cap
+
+    def __str__(self) -> str:
+        return f"file is larger than {self.cap} bytes"
 
 
 class FetchError(RuntimeError):
-    """A file could not be fetched (the message never names the URL: it carries the token)."""
+    """A file could not be fetched, for now (the message never names the URL: it carries the token)."""
+
+
+class FileRefused(FetchError, PermissionError):
+    """Not a Telegram file of ours, or a file id Telegram refuses (invalid, expired): retrying won't help."""
 
 
 class _TokenRedactor(logging.Filter):
@@ -82,8 +93,9 @@ class _TokenRedactor(logging.Filter):
         clean = self._pattern.sub("bot<token>", message)
         for token in self.tokens:
             clean = clean.replace(token, "<token>")
-        if clean != message:
-            record.msg, record.args = clean, None
+        # Always freeze the text: PTB logs dicts it mutates afterwards (getFile's file_path
+        # becomes a URL with the token), so formatting the record later could leak it.
+        record.msg, record.args = clean, None
         return True
 
 
@@ -247,14 +259,22 @@ class TelegramChannel:
             raise FetchError(f"setWebhook failed: {type(exc).__name__}") from None
 
     # -- files --------------------------------------------------------------------------------
+    def fetch_media(self, url: str, max_bytes: int | None = None) -> bytes:
+        """The runtime's media step: a Media.url of ours ("tg-file:<file_id>") → bytes.
+        Raises FileRefused (a PermissionError) for any other URL, TooLarge, FetchError."""
+        if not url.startswith(FILE_PREFIX):
+            raise FileRefused("not a Telegram file reference")
+        return self.fetch_file(url, max_bytes or MAX_DOWNLOAD)
+
     def fetch_file(self, file_id: str, max_bytes: int = MAX_DOWNLOAD) -> bytes:
         """The file's bytes (getFile, then a download capped while streaming). Accepts the
-        Media.url form "tg-file:<file_id>" too. Raises TooLarge beyond `max_bytes`, FetchError."""
+        Media.url form "tg-file:<file_id>" too. Raises TooLarge beyond `max_bytes`, FileRefused
+        for a file id Telegram refuses, FetchError when Telegram cannot be reached (try again)."""
         if file_id.startswith(FILE_PREFIX):
             file_id = file_id[len(FILE_PREFIX):]
         file_path, size = asyncio.run(self._file_info(file_id))
         if size and size > max_bytes:
-            raise TooLarge(f"file is {size} bytes, more than {max_bytes}")
+            raise TooLarge(max_bytes)
         url = f"{self._api_url}/file/bot{self._token}/{quote(file_path)}"
         chunks, total = [], 0
         try:
@@ -262,7 +282,7 @@ class TelegramChannel:
                 while chunk := response.read(64 * 1024):
                     total += len(chunk)
                     if total > max_bytes:
-                        raise TooLarge(f"file is more than {max_bytes} bytes")
+                        raise TooLarge(max_bytes)
                     chunks.append(chunk)
         except urllib.error.HTTPError as exc:
             raise FetchError(f"download failed: HTTP {exc.code}") from None
@@ -276,8 +296,8 @@ class TelegramChannel:
             file = await self._bot(request).get_file(file_id)
         except BadRequest as exc:
             if "too big" in exc.message.lower():
-                raise TooLarge("Telegram serves files up to 20 MB") from None
-            raise FetchError("getFile refused the file id") from None
+                raise TooLarge(MAX_DOWNLOAD) from None  # the Bot API serves files up to 20 MB
+            raise FileRefused("getFile refused the file id") from None
         except TelegramError as exc:
             raise FetchError(f"getFile failed: {type(exc).__name__}") from None
         finally:
@@ -323,7 +343,9 @@ def _split(text: str) -> list[str]:
         over = max((_utf16_len(p) - TEXT_LIMIT for p in parts), default=0)
         if over <= 0:
             return parts
-        limit -= max(over, 16)
+        # Cutting k characters removes k to 2k units; half the surplus (rounded up) keeps the
+        # limit at or above TEXT_LIMIT // 2, where every part fits whatever its characters.
+        limit -= (over + 1) // 2
 
 
 def _largest_photo(sizes: list) -> Media:

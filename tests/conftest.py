@@ -39,7 +39,7 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
-def test_settings(database_url: str, tmp_path: Path, **extra) -> Settings:
+def make_settings(database_url: str, tmp_path: Path, **extra) -> Settings:
     environ = {"DATABASE_URL": database_url, "PUENTE_STORAGE_DIR": str(tmp_path / "storage")}
     environ.update(extra)
     return Settings.from_env(environ=environ, load_dotenv=False)
@@ -61,7 +61,7 @@ def wipe(url: str) -> None:
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
     wipe(database_url)
-    return test_settings(database_url, tmp_path)
+    return make_settings(database_url, tmp_path)
 
 
 class Clock:

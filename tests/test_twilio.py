@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 from bot.runtime import build_runtime
 from services.demo import seed
 from services.models import Conversation, Document, Message, ProviderReceipt
-from tests.conftest import test_settings, wipe
+from tests.conftest import make_settings, wipe
 from tests.fakes.twilio import FakeTwilio, inbound_form, sign
 from web import create_app
 
@@ -32,7 +32,7 @@ def fake():
 @pytest.fixture
 def rt(database_url, tmp_path, fake):
     wipe(database_url)
-    settings = test_settings(database_url, tmp_path, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
+    settings = make_settings(database_url, tmp_path, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
                              TWILIO_SMS_FROM=SMS_FROM, TWILIO_WHATSAPP_FROM=WA_FROM, TWILIO_API_URL=fake.url,
                              PUBLIC_BASE_URL=PUBLIC)
     runtime = build_runtime(settings, in_process=True)
@@ -227,7 +227,7 @@ def test_media_url_of_another_account_never_gets_our_credentials(client, rt, fak
 
 
 def test_database_down_answers_503_so_twilio_retries(tmp_path, fake):
-    settings = test_settings(f"sqlite:///{tmp_path}/missing/dir/x.db", tmp_path, TWILIO_ACCOUNT_SID=SID,
+    settings = make_settings(f"sqlite:///{tmp_path}/missing/dir/x.db", tmp_path, TWILIO_ACCOUNT_SID=SID,
                              TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_URL=fake.url, PUBLIC_BASE_URL=PUBLIC)
     runtime = build_runtime(settings, in_process=True)
     client = create_app(settings, runtime).test_client()
@@ -238,7 +238,7 @@ def test_redis_down_still_acknowledges_and_drains_in_order_when_it_is_back(datab
     from bot.queue import InProcessQueue
 
     wipe(database_url)
-    settings = test_settings(database_url, tmp_path, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
+    settings = make_settings(database_url, tmp_path, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
                              TWILIO_SMS_FROM=SMS_FROM, TWILIO_API_URL=fake.url, PUBLIC_BASE_URL=PUBLIC,
                              REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens: Redis is down
     runtime = build_runtime(settings)
