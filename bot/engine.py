@@ -19,7 +19,7 @@ from bot.intents import INTENTS, classify_intent
 from bot.language import detect_language, explicit_switch
 from bot.messages import Inbound, Reply
 from dialogs import language as language_dialog
-from dialogs import menu, optout, verify
+from dialogs import link, menu, optout, verify
 from dialogs.base import Context, Outcome
 from dialogs.registry import ANSWERS, MATTER_INTENTS, STEPS
 from dialogs.menu import MENU_INTENTS
@@ -148,6 +148,10 @@ class Engine:
             return "help", menu.help_(ctx)
         if intent == "thanks":
             return "menu", menu.thanks(ctx)
+        if ctx.choice and ctx.choice.startswith("start:"):
+            return "link", link.start_token(ctx)
+        if ctx.choice and ctx.choice.startswith("contact:"):
+            return "link", link.shared_contact(ctx)
         if verification.is_locked(conv, ctx.now):
             return "verify", verify.locked(ctx)
         if not ctx.verified:

@@ -314,6 +314,24 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class LinkToken(Base):
+    """A single-use, short-lived token that links a chat account (Telegram) to a client.
+
+    Only the SHA-256 of the token is stored; the token itself travels once, in the deep link.
+    """
+
+    __tablename__ = "link_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ProviderReceipt(Base):
     """A delivery status callback as received (replays are no-ops); `matched` once applied to a message."""
 

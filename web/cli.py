@@ -235,5 +235,51 @@ def firm(name, phone, email, timezone, payment_instructions_en, payment_instruct
                                "payment_instructions": instructions}, ensure_ascii=False, indent=2))
 
 
+@cli.group("telegram")
+def telegram_group() -> None:
+    """Telegram: register the webhook, hand out account links."""
+
+
+@telegram_group.command("set-webhook")
+def telegram_set_webhook() -> None:
+    """Registers {PUBLIC_BASE_URL}/webhooks/telegram with the secret token and the updates Puente reads."""
+    from channels.telegram import TelegramChannel
+
+    settings = _settings()
+    if not settings.telegram_bot_token:
+        raise click.ClickException("TELEGRAM_BOT_TOKEN is required")
+    channel = TelegramChannel(settings.telegram_bot_token, settings.telegram_webhook_secret, settings.telegram_api_url)
+    url = settings.public_base_url + "/webhooks/telegram"
+    if not url.startswith("https://"):
+        raise click.ClickException("PUBLIC_BASE_URL must be https:// for Telegram webhooks")
+    channel.set_webhook(url)
+    click.echo(f"Telegram webhook set to {url}")
+
+
+@telegram_group.command("link")
+@click.argument("client_external_id")
+@click.option("--bot-username", help="Your bot's @username, to print a t.me link.")
+def telegram_link(client_external_id: str, bot_username: str | None) -> None:
+    """A one-time link (15 minutes) that connects a client's Telegram account; they still verify."""
+    from sqlalchemy import select
+
+    from services.db import make_engine, make_sessionmaker, utcnow
+    from services.linking import TOKEN_LIFETIME, issue_token
+    from services.models import Client
+
+    engine = make_engine(_settings().database_url)
+    with make_sessionmaker(engine).begin() as session:
+        client = session.scalar(select(Client).where(Client.external_id == client_external_id))
+        if client is None:
+            raise click.ClickException(f"no client with external id {client_external_id}")
+        token = issue_token(session, client, "telegram", "cli", utcnow())
+    minutes = int(TOKEN_LIFETIME.total_seconds() // 60)
+    if bot_username:
+        click.echo(f"https://t.me/{bot_username.lstrip('@')}?start={token}")
+    else:
+        click.echo(f"/start {token}")
+    click.echo(f"(single use, valid {minutes} minutes)", err=True)
+
+
 def main() -> None:
     cli()
