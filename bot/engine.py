@@ -7,6 +7,7 @@ audit events and outbound messages into the caller's transaction (the outbox).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,7 +31,7 @@ from services.contacts import opted_out_at
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
-from services.models import Client, Conversation, Document, Message
+from services.models import Client, Conversation, Document, FirmSettings, Message
 from services.storage import FileStore
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,23 @@ def _insert(conn: Connection):
 class Engine:
     """Accepts and processes messages. Holds no per-conversation state: the database does."""
 
+    FIRM_CACHE_SECONDS = 30.0
+
     def __init__(self, clock=utcnow, files: FileStore | None = None):
         self.clock = clock
         self.files = files
+        self._firm: tuple[float, FirmSettings] | None = None
+
+    def firm(self, session: Session) -> FirmSettings:
+        """The firm's settings, re-read at most every 30 s (they change rarely; every turn reads them)."""
+        cached = self._firm
+        if cached and time.monotonic() < cached[0]:
+            return cached[1]
+        firm = get_firm(session)
+        session.flush()
+        session.expunge(firm)  # a read-only snapshot, safe to share between turns
+        self._firm = (time.monotonic() + self.FIRM_CACHE_SECONDS, firm)
+        return firm
 
     # -- accept ---------------------------------------------------------------------------
     def accept(self, conn: Connection, inbound: Inbound) -> int | None:
@@ -106,7 +121,7 @@ class Engine:
     def process(self, session: Session, conv: Conversation, msg: Message) -> Processed:
         """Runs one message through the conversation and writes state, audit and outbox rows."""
         now = self.clock()
-        firm = get_firm(session)
+        firm = self.firm(session)
         text = (msg.body or "").strip()
         state = dict(conv.state or {})
         verified = verification.is_verified(conv, firm, now)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.messages import Choice, Reply
 from services.i18n import Translator
+from services.matters import open_matters
 from services.models import Client, Conversation, FirmSettings, Matter
 
 
@@ -29,6 +30,7 @@ class Context:
     choice: str | None = None
     intent: str = "unknown"
     verified: bool = False
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def _(self, msgid: str, **params: Any) -> str:
         """Translates a client-facing sentence into the conversation's language."""
@@ -47,6 +49,13 @@ class Context:
     def matter(self) -> Matter | None:
         mid = self.conversation.matter_id
         return self.session.get(Matter, mid) if mid else None
+
+    def has_several_matters(self) -> bool:
+        """Whether the verified client has more than one open matter (asked once per turn)."""
+        if "several_matters" not in self.memo:
+            cid = self.conversation.client_id
+            self.memo["several_matters"] = bool(cid) and len(open_matters(self.session, cid)) > 1
+        return self.memo["several_matters"]
 
 
 @dataclass

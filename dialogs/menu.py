@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bot.messages import Choice, Reply
 from dialogs.base import Context, Outcome, reply
-from services.matters import matter_title, open_matters
+from services.matters import matter_title
 
 
 # The main menu, in order: a number typed with no other choices on screen picks from this list.
@@ -20,14 +20,14 @@ def menu_choices(ctx: Context) -> tuple[Choice, ...]:
         Choice("payment", ctx._("How to pay")),
         Choice("handoff", ctx._("Talk to a person")),
     )
-    if ctx.verified and ctx.conversation.client_id and len(open_matters(ctx.session, ctx.conversation.client_id)) > 1:
+    if ctx.verified and ctx.has_several_matters():
         choices += (Choice("switch_matter", ctx._("Other case")),)
     return choices
 
 
 def case_header(ctx: Context) -> str | None:
     """'Case: I-485 — …' for clients with several matters, so each answer says which case it is about."""
-    if ctx.conversation.matter_id is None or len(open_matters(ctx.session, ctx.conversation.client_id)) < 2:
+    if ctx.conversation.matter_id is None or not ctx.has_several_matters():
         return None
     return ctx._("Case: %(title)s", title=matter_title(ctx.t, ctx.matter))
 
