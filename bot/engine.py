@@ -93,6 +93,8 @@ class Engine:
             )
             conv_id = conn.scalar(find)
         payload = {"choice": inbound.choice} if inbound.choice else {}
+        if inbound.link:
+            payload["link"] = inbound.link
         media = [{"content_type": m.content_type, "url": m.url, "filename": m.filename, "size": m.size} for m in inbound.media]
         new_id = conn.scalar(
             insert(Message).values(
@@ -130,10 +132,11 @@ class Engine:
             verification.forget(conv)
         prior = conv.language or self._preferred_language(session, conv)
         switch = explicit_switch(text) if text and not choice else None
-        lang = switch or (prior or "es" if choice or not text else detect_language(text, prior))
+        neutral = choice or not text or (msg.payload or {}).get("link")  # nothing to detect a language from
+        lang = switch or (prior or "es" if neutral else detect_language(text, prior))
         intent = self._intent(text, choice, switch, msg, lang)
         ctx = Context(session=session, conversation=conv, firm=firm, t=Translator.for_language(lang), now=now,
-                      text=text, choice=choice, intent=intent, verified=verified)
+                      text=text, choice=choice, intent=intent, verified=verified, link=(msg.payload or {}).get("link"))
         dialog, outcome = self._route(ctx)
         if dialog == "verify" and looks_like_date(msg.body or ""):
             msg.body = REDACTED_DATE  # a date of birth, right or wrong, is not kept in the transcript
@@ -147,6 +150,8 @@ class Engine:
 
     def _route(self, ctx: Context) -> tuple[str, Outcome]:
         conv, intent = ctx.conversation, ctx.intent
+        if ctx.link and conv.opted_out_at is None and conv.status != "handoff":
+            return "link", (link.start_token(ctx) if ctx.link.startswith("start:") else link.shared_contact(ctx))
         if conv.opted_out_at is not None:
             if intent == "opt_in":
                 return "opt_out", optout.opt_in(ctx)
@@ -163,10 +168,6 @@ class Engine:
             return "help", menu.help_(ctx)
         if intent == "thanks":
             return "menu", menu.thanks(ctx)
-        if ctx.choice and ctx.choice.startswith("start:"):
-            return "link", link.start_token(ctx)
-        if ctx.choice and ctx.choice.startswith("contact:"):
-            return "link", link.shared_contact(ctx)
         if verification.is_locked(conv, ctx.now):
             return "verify", verify.locked(ctx)
         if not ctx.verified:
@@ -269,6 +270,8 @@ class Engine:
 
     @staticmethod
     def _intent(text: str, choice: str | None, switch: str | None, msg: Message, lang: str) -> str:
+        if (msg.payload or {}).get("link"):
+            return "link"  # "/start <token>" is a link request, not START
         if switch:
             return "language"
         if choice:

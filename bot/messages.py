@@ -32,6 +32,9 @@ class Inbound:
     choice: str | None = None
     media: tuple[Media, ...] = ()
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # An account-link request read from the message itself (never from button data, which a client
+    # can forge): "start:<token>" (a deep link) or "contact:+<digits>" / "contact:other" (a shared contact).
+    link: str | None = None
 
 
 @dataclass(frozen=True)

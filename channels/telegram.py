@@ -160,12 +160,12 @@ class TelegramChannel:
         received_at = _timestamp(message.get("date"))
         text = message.get("text") or message.get("caption") or ""
         text = text if isinstance(text, str) else ""
-        choice = None
+        link = None
         media: list[Media] = []
         start = _START.match(text.strip()) if message.get("text") else None
         if start:
             token = start.group(1)
-            text, choice = "/start", (f"start:{token}" if token and _DEEP_LINK.match(token) else None)
+            text, link = "/start", (f"start:{token}" if token and _DEEP_LINK.match(token) else None)
         if isinstance(message.get("photo"), list) and message["photo"]:
             media.append(_largest_photo(message["photo"]))
         document = message.get("document")
@@ -178,11 +178,11 @@ class TelegramChannel:
             sender = (message.get("from") or {}).get("id")
             own = sender is not None and contact.get("user_id") == sender
             digits = re.sub(r"\D", "", str(contact["phone_number"]))
-            text, choice = "", (f"contact:+{digits}" if own and digits else "contact:other")
-        if not (text or choice or media):
+            text, link = "", (f"contact:+{digits}" if own and digits else "contact:other")
+        if not (text or link or media):
             return []
         return [Inbound(channel=self.name, address=str(chat["id"]), provider_id=provider_id, text=text,
-                        choice=choice, media=tuple(media), received_at=received_at)]
+                        media=tuple(media), received_at=received_at, link=link)]
 
     def _parse_button(self, provider_id: str, query: dict) -> list[Inbound]:
         message = query.get("message") or {}
@@ -190,11 +190,13 @@ class TelegramChannel:
         data = query.get("data")
         if not isinstance(data, str) or not data or "id" not in chat or chat.get("type", "private") != "private":
             return []  # inline-mode and game buttons carry no chat of ours
-        label = ""
+        label = None
         for row in (message.get("reply_markup") or {}).get("inline_keyboard") or []:
             for button in row:
                 if isinstance(button, dict) and button.get("callback_data") == data:
                     label = str(button.get("text") or "")
+        if label is None:
+            return []  # data that was never on one of our buttons (a modified client): ignored
         return [Inbound(channel=self.name, address=str(chat["id"]), provider_id=provider_id, text=label,
                         choice=data)]
 

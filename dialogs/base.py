@@ -30,6 +30,7 @@ class Context:
     choice: str | None = None
     intent: str = "unknown"
     verified: bool = False
+    link: str | None = None
     memo: dict[str, Any] = field(default_factory=dict)
 
     def _(self, msgid: str, **params: Any) -> str:

@@ -13,11 +13,11 @@ from services.phones import normalize_phone
 
 def start_token(ctx: Context) -> Outcome:
     """Redeems `/start <token>`: links the chat, then asks for the date of birth as usual."""
-    token = (ctx.choice or "").split(":", 1)[1]
+    token = (ctx.link or "").split(":", 1)[1]
     if not linking.redeem_token(ctx.session, ctx.conversation, token, ctx.now):
         return Outcome([reply(ctx._(
             "This link is no longer valid (links work once, for 15 minutes). Please ask our office for a new one, "
-            "or share your phone number with the button in this chat."))])
+            "or share your phone number in this chat (📎 → Contact)."))])
     asked = verify.ask(ctx, None)
     asked.replies.insert(0, reply(ctx._("Your Telegram account is linked to our office.")))
     return asked
@@ -25,7 +25,7 @@ def start_token(ctx: Context) -> Outcome:
 
 def shared_contact(ctx: Context) -> Outcome:
     """Takes the person's own shared number; someone else's contact card is refused."""
-    value = (ctx.choice or "").split(":", 1)[1]
+    value = (ctx.link or "").split(":", 1)[1]
     phone = normalize_phone(value) if value != "other" else None
     if phone is None:
         return Outcome([reply(ctx._("Please share your own phone number, not someone else's contact."))])

@@ -126,10 +126,11 @@ class Chat:
     turns: list[Turn] = field(default_factory=list)
     _n: int = 0
 
-    def say(self, text: str = "", choice: str | None = None, provider_id: str | None = None) -> Turn:
+    def say(self, text: str = "", choice: str | None = None, provider_id: str | None = None,
+            link: str | None = None) -> Turn:
         self._n += 1
         pid = provider_id or f"test-{id(self)}-{self._n}"
-        message_id = self.runtime.accept(Inbound(self.channel, self.address, pid, text=text, choice=choice))
+        message_id = self.runtime.accept(Inbound(self.channel, self.address, pid, text=text, choice=choice, link=link))
         assert message_id is not None, "message was treated as a replay"
         msg = self.runtime.wait_processed(message_id, timeout=20)
         assert msg is not None, "message was not processed"

@@ -213,25 +213,25 @@ def test_bad_json_is_refused_and_updates_without_a_message_for_us_are_acknowledg
 def test_start_deep_links_and_contact_shares(tg):
     channel = tg.runtime.channels["telegram"]
     [deep] = channel.parse(message_update(60, "/start Abc_123-xyz"))
-    assert (deep.text, deep.choice, deep.address, deep.provider_id) == ("/start", "start:Abc_123-xyz", str(CHAT), "u60")
+    assert (deep.text, deep.link, deep.address, deep.provider_id) == ("/start", "start:Abc_123-xyz", str(CHAT), "u60")
     [bare] = channel.parse(message_update(61, "/start"))
-    assert (bare.text, bare.choice) == ("/start", None)
+    assert (bare.text, bare.link) == ("/start", None)
     for malformed in ("/start " + "a" * 65, "/start bad!token"):
         [dropped] = channel.parse(message_update(62, malformed))
-        assert (dropped.text, dropped.choice) == ("/start", None)
+        assert (dropped.text, dropped.link) == ("/start", None)
     own = {"phone_number": "1 (555) 555-0101", "first_name": "María", "user_id": CHAT}
     [shared] = channel.parse(message_update(63, contact=own))
-    assert (shared.text, shared.choice) == ("", "contact:+15555550101")
+    assert (shared.text, shared.link) == ("", "contact:+15555550101")
     [other] = channel.parse(message_update(64, contact={**own, "user_id": 999}))
-    assert (other.text, other.choice) == ("", "contact:other")
-    # Through the door: a deep link is stored as the choice and answered.
+    assert (other.text, other.link) == ("", "contact:other")
+    # Through the door: a deep link is stored as a link request (never as a choice) and answered.
     deliver(tg, message_update(65, "/start MAT-12345_link"))
     [row] = inbound_rows(tg.runtime)
-    assert row.payload == {"choice": "start:MAT-12345_link"} and row.body == "/start"
+    assert row.payload == {"link": "start:MAT-12345_link"} and row.body == "/start"
     assert tg.fake.messages_to(CHAT)
     deliver(tg, message_update(66, contact=own))
     shared_row = inbound_rows(tg.runtime)[-1]
-    assert shared_row.payload == {"choice": "contact:+15555550101"} and shared_row.body == ""
+    assert shared_row.payload == {"link": "contact:+15555550101"} and shared_row.body == ""
     assert shared_row.state == "processed" and len(tg.fake.messages_to(CHAT)) == 2
 
 
@@ -445,3 +445,13 @@ def test_the_token_never_reaches_logs_paths_or_errors(tg, caplog):
         errors = session.scalars(select(Message.error).where(Message.error.is_not(None))).all()
         assert errors and all("TEST-token" not in e for e in errors)
         assert session.scalar(select(func.count()).select_from(Message)) >= 3
+
+
+def test_button_data_that_was_never_on_our_buttons_is_ignored(tg):
+    """A modified client can send any callback data; a forged "contact:…" must not link a phone."""
+    forged = button_update(77, "contact:+15555550101", keyboard=(("status", "Estado de mi caso"),))
+    assert post(tg, forged).status_code == 200
+    assert inbound_rows(tg.runtime) == []
+    start = message_update(78, "/start bad!token")
+    deliver(tg, start)
+    assert [m.payload.get("link") for m in inbound_rows(tg.runtime)] == [None]  # malformed token: no link
