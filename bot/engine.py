@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -103,21 +103,27 @@ class Engine:
                 received_at=inbound.received_at,
             ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
         )
-        if new_id is not None:
-            self._store_media(conn, inbound, new_id)
+        if new_id is not None and any(m.content is not None for m in inbound.media):
+            ids = self._store_media(conn, inbound, new_id)
+            conn.execute(update(Message).where(Message.id == new_id).values(
+                media=[{**item, **({"document_id": ids[i]} if ids[i] else {})} for i, item in enumerate(media)]))
         return new_id
 
-    def _store_media(self, conn: Connection, inbound: Inbound, message_id: int) -> None:
-        """Keeps attachments that arrived with their bytes (e.g. `puente chat --attach`), fingerprinted."""
-        insert_document = Document.__table__.insert()
+    def _store_media(self, conn: Connection, inbound: Inbound, message_id: int) -> list[int | None]:
+        """Keeps attachments that arrived with their bytes (e.g. `puente chat --attach`), fingerprinted;
+        returns each one's document id (None for those fetched later from the provider's URL)."""
+        insert_document = Document.__table__.insert().returning(Document.id)
+        ids: list[int | None] = []
         for media in inbound.media:
             if media.content is None or self.files is None:
-                continue  # fetched later from the provider's URL by the channel's media job
+                ids.append(None)
+                continue
             stored = self.files.put(media.content)
-            conn.execute(insert_document.values(
+            ids.append(conn.scalar(insert_document.values(
                 message_id=message_id, channel=inbound.channel, provider_message_id=inbound.provider_id,
                 filename=media.filename, sha256=stored.sha256, mime=media.content_type, size=stored.size,
-                storage_key=stored.key, status="stored", info={}, created_at=self.clock()))
+                storage_key=stored.key, status="stored", info={}, created_at=self.clock())))
+        return ids
 
     # -- process --------------------------------------------------------------------------
     def process(self, session: Session, conv: Conversation, msg: Message) -> Processed:
@@ -234,11 +240,13 @@ class Engine:
     def _media_replies(ctx: Context, msg: Message) -> list[Reply]:
         """Says what arrived, and what could not be received and why, in the client's language."""
         replies = []
-        if any("error" not in m for m in msg.media):
+        if any("document_id" in m for m in msg.media):
             replies.append(Reply(ctx._("We received your file. Our team will review it.")))
+        if any(m.get("error") in ("unavailable", "refused") for m in msg.media):
+            replies.append(Reply(ctx._("We could not receive one of your files. Please send it again.")))
         for item in msg.media:
             if item.get("error") == "too_large":
-                megabytes = (item.get("cap") or 0) // (1024 * 1024) or 5
+                megabytes = int(item.get("cap") or 0) // (1024 * 1024) or 5
                 replies.append(Reply(ctx._(
                     "One file was too large to receive here (the limit is %(mb)s MB). Please send a smaller photo, "
                     "or a PDF of fewer pages.", mb=megabytes)))

@@ -8,28 +8,35 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.engine import Engine, Processed
 from bot.messages import Inbound, Reply
 from bot.queue import InProcessQueue, RQQueue
 from bot.settings import Settings
-from channels.base import SendResult
+from channels.base import MediaTooLarge, SendResult
 from channels.simulator import SimulatorChannel
 from channels.telegram import TelegramChannel
 from channels.twilio import TwilioChannel
 from services import audit
 from services.db import make_engine, make_sessionmaker, utcnow
+from services import delivery
 from services.contacts import set_opted_out
 from services.models import Conversation, Document, Message
 from services.storage import FileStore
 
 log = logging.getLogger(__name__)
 MAX_PROCESS_ATTEMPTS = 3
+MAX_MEDIA_ATTEMPTS = 3
 MAX_SEND_ATTEMPTS = 8
 SEND_LEASE = timedelta(seconds=60)
 RELAY_AFTER = timedelta(seconds=30)
+
+
+def _media_to_fetch(media: list[dict]) -> list[dict]:
+    """Attachments still to download: a provider URL, not stored yet, not given up on."""
+    return [m for m in media or [] if m.get("url") and "document_id" not in m and "error" not in m]
 
 
 @dataclass
@@ -57,10 +64,9 @@ class Runtime:
         The conversation row is locked while one message is handled, so two workers never
         handle one conversation at once and messages are answered in arrival order.
         """
-        self._fetch_media(message_id)
         owner = select(Message.conversation_id).where(Message.id == message_id).scalar_subquery()
         while True:
-            handled_id, result = None, None
+            handled_id, result, fetch_first = None, None, None
             try:
                 with self.Session.begin() as session:
                     conv = session.scalar(select(Conversation).where(Conversation.id == owner).with_for_update())
@@ -71,13 +77,19 @@ class Runtime:
                     )
                     if msg is None:
                         return  # already handled (a replayed job, or drained by an earlier one)
-                    handled_id = msg.id
-                    result = self.engine.process(session, conv, msg)
+                    if _media_to_fetch(msg.media):
+                        fetch_first = msg.id  # download outside the lock, then come back for it
+                    else:
+                        handled_id = msg.id
+                        result = self.engine.process(session, conv, msg)
             except Exception:
                 if handled_id is None:
                     raise  # the database itself failed: the job fails and the relay retries it
                 log.error("processing message %s failed", handled_id, exc_info=True)
                 self._count_failure(handled_id)
+            if fetch_first is not None:
+                self._fetch_media(fetch_first)
+                continue
             if result and result.outbound_ids:
                 # One send job per processed message; it sends the conversation's replies in order.
                 self.queue.enqueue("send_message", result.outbound_ids[-1])
@@ -95,17 +107,28 @@ class Runtime:
             media, channel_name, provider_id = [dict(m) for m in msg.media], msg.channel, msg.provider_id
         channel = self.channels[channel_name]
         fetch = getattr(channel, "fetch_media", None)
-        todo = [m for m in media if m.get("url") and "document_id" not in m and "error" not in m]
-        if not todo or fetch is None:
-            return
+        todo = _media_to_fetch(media)
+        if fetch is None:  # this channel cannot download (e.g. the simulator): say so, do not wait forever
+            for item in todo:
+                item["error"] = "unavailable"
+            todo = []
         for item in todo:
             try:
                 data = self._download(fetch, item["url"])
-            except ValueError as exc:  # over the size cap (MediaTooLarge and alike)
-                item["error"], item["cap"] = "too_large", exc.args[0] if exc.args else None
+            except MediaTooLarge as exc:
+                item["error"], item["cap"] = "too_large", exc.cap
                 continue
             except PermissionError:  # not our provider account's URL: never sent credentials, never fetched
                 item["error"] = "refused"
+                continue
+            except Exception as exc:
+                item["attempts"] = item.get("attempts", 0) + 1
+                if item["attempts"] < MAX_MEDIA_ATTEMPTS:
+                    with self.Session.begin() as session:
+                        session.get(Message, message_id).media = [dict(m) for m in media]
+                    raise  # the job fails; the relay tries again later
+                log.warning("giving up on media of message %s: %s", message_id, type(exc).__name__)
+                item["error"] = "unavailable"
                 continue
             stored = self.engine.files.put(data)
             with self.Session.begin() as session:
@@ -212,6 +235,8 @@ class Runtime:
     def _record_send(session, msg: Message, result: SendResult, now) -> None:
         if result.state == "sent":
             msg.state, msg.provider_id, msg.sent_at, msg.locked_until = "sent", result.provider_id, now, None
+            session.flush()
+            delivery.apply_early_receipts(session, msg)
         elif result.state == "retry" and msg.attempts < MAX_SEND_ATTEMPTS:
             msg.state, msg.error = "pending", result.error
             # Jittered exponential backoff, or the provider's own retry-after when it gave one.
@@ -220,6 +245,7 @@ class Runtime:
         else:
             msg.state = "dead" if result.state == "retry" else result.state
             msg.error, msg.locked_until = result.error, None
+            msg.provider_id = msg.provider_id or result.provider_id  # e.g. the parts that did go out
             audit.record(session, "system", "send_" + msg.state, f"message:{msg.id}", {"error": result.error})
 
     def relay(self, older_than: timedelta = RELAY_AFTER) -> int:
@@ -231,10 +257,12 @@ class Runtime:
         now = utcnow()
         cutoff = now - older_than
         with self.Session.begin() as session:
-            for msg in session.scalars(select(Message).where(
-                    Message.direction == "out", Message.state == "sending", Message.locked_until < now)):
-                msg.state, msg.error, msg.locked_until = "unknown", "worker stopped during send", None
-                audit.record(session, "system", "send_unknown", f"message:{msg.id}", {"error": msg.error})
+            stranded = session.scalars(
+                update(Message).where(Message.direction == "out", Message.state == "sending", Message.locked_until < now)
+                .values(state="unknown", error="worker stopped during send", locked_until=None)
+                .returning(Message.id).execution_options(synchronize_session=False)).all()
+            for mid in stranded:
+                audit.record(session, "system", "send_unknown", f"message:{mid}", {"error": "worker stopped during send"})
             inbound = session.scalars(select(Message.id).where(
                 Message.direction == "in", Message.state == "received", Message.received_at < cutoff).order_by(Message.id)).all()
             outbound = session.scalars(select(func.max(Message.id)).where(

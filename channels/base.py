@@ -23,6 +23,17 @@ class SendResult:
     retry_after: float | None = None
 
 
+class MediaTooLarge(ValueError):
+    """An attachment is over the channel's size cap (checked while streaming); `cap` is in bytes."""
+
+    def __init__(self, cap: int):
+        super().__init__(cap)
+        self.cap = cap
+
+    def __str__(self) -> str:
+        return f"file is larger than {self.cap} bytes"
+
+
 class Channel(Protocol):
     name: str
 

@@ -45,7 +45,7 @@ from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, N
 from telegram.request import HTTPXRequest
 
 from bot.messages import Inbound, Media, Reply
-from channels.base import SendResult, numbered_text, split_text
+from channels.base import MediaTooLarge, SendResult, numbered_text, split_text
 
 TEXT_LIMIT = 4096  # Telegram counts UTF-16 code units
 CALLBACK_DATA_LIMIT = 64  # bytes
@@ -59,15 +59,8 @@ _DEEP_LINK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NOT_SENT = {"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol", "InvalidURL"}
 
 
-class TooLarge(ValueError):
-    """The file is bigger than the cap (Telegram's 20 MB or the caller's); args[0] is the cap."""
-
-    def __init__(self, cap: int):
-        super().__init__(cap)
-        self.cap = cap
-
-    def __str__(self) -> str:
-        return f"file is larger than {self.cap} bytes"
+class TooLarge(MediaTooLarge):
+    """The file is bigger than the cap (Telegram's 20 MB or the caller's)."""
 
 
 class FetchError(RuntimeError):
@@ -394,7 +387,8 @@ def _outcome(exc: Exception) -> SendResult:
         if cause in _NOT_SENT:
             return SendResult("retry", error="unreachable")
         if exc.__cause__ is None or isinstance(exc.__cause__, TelegramError):
-            # An HTTP error answer (5xx, with or without a JSON body): nothing was sent.
-            return SendResult("retry", error="server_error")
+            # A 5xx answer: a front end may fail after the backend already delivered, so resending
+            # could repeat the message. Unknown, like Twilio's 5xx: reconciled, never resent blindly.
+            return SendResult("unknown", error="server_error")
         return SendResult("unknown", error="network")  # the connection broke after sending
     return SendResult("unknown", error=type(exc).__name__[:40])

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.messages import Inbound, Media, Reply
-from channels.base import SendResult, numbered_text, split_text
+from channels.base import MediaTooLarge, SendResult, numbered_text, split_text
 
 log = logging.getLogger(__name__)
 WHATSAPP_PREFIX = "whatsapp:"
@@ -41,10 +41,6 @@ def _never_reached_twilio(exc: BaseException) -> bool:
         reason = getattr(current, "reason", None)
         current = reason if isinstance(reason, BaseException) else (current.args[0] if current.args and isinstance(current.args[0], BaseException) else current.__cause__ or current.__context__)
     return False
-
-
-class MediaTooLarge(ValueError):
-    """The attachment is over the channel's size cap (checked while streaming)."""
 
 
 class TwilioChannel:

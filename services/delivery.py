@@ -16,6 +16,15 @@ PROVIDER_STATE = {"queued": None, "accepted": None, "scheduled": None, "sending"
                   "delivered": "delivered", "read": "delivered", "undelivered": "failed", "failed": "failed"}
 
 
+def apply_early_receipts(session: Session, msg: Message) -> None:
+    """Applies callbacks that arrived before the send was recorded (a fast carrier failure)."""
+    early = session.scalars(select(ProviderReceipt).where(ProviderReceipt.provider_id == msg.provider_id,
+                                                         ProviderReceipt.matched.is_(False)).order_by(ProviderReceipt.id)).all()
+    for receipt in early:
+        receipt.matched = True
+        _apply(session, msg, receipt.provider, receipt.status, receipt.error_code)
+
+
 def record_status(session: Session, provider: str, channels: tuple[str, ...], provider_id: str, status: str,
                   error_code: str | None) -> bool:
     """Keeps the receipt (once) and applies it to our message when we know the id; True when applied."""
@@ -32,11 +41,15 @@ def record_status(session: Session, provider: str, channels: tuple[str, ...], pr
     if msg is None:
         return False  # kept for reconciliation
     session.get(ProviderReceipt, inserted).matched = True
+    _apply(session, msg, provider, status, error_code)
+    return True
+
+
+def _apply(session: Session, msg: Message, provider: str, status: str, error_code: str | None) -> None:
     target = PROVIDER_STATE.get(status)
     if target is None or RANK.get(status, 0) <= RANK.get(msg.state, 0):
-        return True  # late or out-of-order: nothing moves backwards
+        return  # late or out-of-order: nothing moves backwards
     msg.state = target
     if target == "failed":
         msg.error = f"{provider}_{error_code}" if error_code else status
         audit.record(session, "system", "delivery_failed", f"message:{msg.id}", {"error": msg.error})
-    return True

@@ -282,12 +282,12 @@ def test_flood_control_makes_the_reply_wait_and_it_is_sent_once_later(tg):
     assert out.state == "sent" and out.provider_id == str(sent["message_id"]) and out.attempts == 2
 
 
-def test_rate_limit_and_server_errors_map_to_retry(tg):
+def test_rate_limits_are_retried_and_server_errors_are_never_resent_blindly(tg):
     channel = tg.runtime.channels["telegram"]
     tg.fake.fail_next("429", retry_after=7)
     assert channel.send(str(CHAT), Reply("hola")) == SendResult("retry", error="rate_limited", retry_after=7.0)
     tg.fake.fail_next("500")
-    assert channel.send(str(CHAT), Reply("hola")) == SendResult("retry", error="server_error")
+    assert channel.send(str(CHAT), Reply("hola")) == SendResult("unknown", error="server_error")
     unreachable = TelegramChannel(TOKEN, SECRET, f"http://127.0.0.1:{closed_port()}", timeout=2)
     assert unreachable.send(str(CHAT), Reply("hola")).state == "retry"
     assert tg.fake.sent == []

@@ -272,3 +272,50 @@ def test_whatsapp_reply_outside_the_24_hour_window_is_not_attempted(client, rt, 
             rt.send_message(item)
     assert fake.sent == []
     assert _reply_states(rt) == ["failed"]
+
+
+def test_a_photo_followed_quickly_by_text_is_still_stored_before_it_is_answered(client, rt, fake):
+    held = []
+    rt.queue = type("Hold", (), {"enqueue": lambda self, job, item: held.append((job, item)) or True, "join": lambda self: None})()
+    sid = "SM" + "e" * 32
+    url = fake.add_media(sid, b"%PDF-1.4 acta", "application/pdf")
+    post(client, inbound_form(MARIA, SMS_FROM, "", sid=sid, media=[(url, "application/pdf")]))
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    later = [item for job, item in held if job == "process_message"][-1]
+    rt.process_message(later)  # the text's job runs first: it must not skip the photo's download
+    assert count(rt, Document) == 1
+    with rt.Session() as s:
+        first_reply = s.scalar(select(Message.body).where(Message.direction == "out").order_by(Message.id))
+    assert "Recibimos su archivo" in first_reply
+
+
+def test_a_download_that_keeps_failing_is_given_up_with_an_honest_reply(client, rt, fake):
+    sid = "SM" + "7" * 32
+    url = fake.add_media(sid, b"x", "image/jpeg")
+    fake.media_404_first = 100  # never becomes available
+    post(client, inbound_form(MARIA, SMS_FROM, "", sid=sid, media=[(url, "image/jpeg")]))
+    rt.queue.join()
+    for _ in range(3):  # the relay tries again; after three attempts it stops trying
+        rt.relay(older_than=timedelta(0))
+        rt.queue.join()
+    assert count(rt, Document) == 0
+    assert any("No pudimos recibir" in m["body"] for m in fake.sent)
+
+
+def test_a_failure_callback_that_beats_the_send_record_is_still_applied(client, rt, fake):
+    from channels.base import SendResult
+    from services.db import utcnow
+
+    held = []
+    rt.queue = type("Hold", (), {"enqueue": lambda self, job, item: held.append((job, item)) or True, "join": lambda self: None})()
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    rt.process_message(held[0][1])
+    # The carrier reports failure for the sid before our worker has recorded that sid as sent.
+    early = [("MessageSid", "SM" + "9" * 32), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")]
+    assert post(client, early, path="/webhooks/twilio/status").status_code == 204
+    with rt.Session.begin() as s:
+        out = s.scalar(select(Message).where(Message.direction == "out"))
+        rt._record_send(s, out, SendResult("sent", provider_id="SM" + "9" * 32), utcnow())
+    with rt.Session() as s:
+        out = s.scalar(select(Message).where(Message.direction == "out"))
+    assert (out.state, out.error) == ("failed", "twilio_30003")
