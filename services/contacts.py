@@ -27,10 +27,20 @@ def opted_out_at(session: Session | Connection, channel: str, address: str) -> d
 
 
 def set_opted_out(session: Session, conv: Conversation, when: datetime | None, words: str = "") -> None:
-    """Opts the address out (when given a time) or back in (None), on every channel and contact point."""
+    """Opts the address out (when given a time) or back in (None), on every channel and contact point.
+
+    When the sender is verified, the same goes for every other way we reach that client (their
+    linked Telegram chat, say). An unverified sender on a shared family phone speaks for the phone only.
+    """
     kind = CONTACT_KIND.get(conv.channel, conv.channel)
+    addresses = {conv.address}
+    if conv.client_id:
+        points = session.scalars(select(ContactPoint).where(ContactPoint.client_id == conv.client_id)).all()
+        addresses |= {cp.address for cp in points}
+        for cp in points:
+            cp.opted_out_at = when
     conv.opted_out_at = when
-    session.execute(update(Conversation).where(Conversation.address == conv.address).values(opted_out_at=when))
+    session.execute(update(Conversation).where(Conversation.address.in_(addresses)).values(opted_out_at=when))
     session.execute(update(ContactPoint).where(ContactPoint.kind == kind, ContactPoint.address == conv.address)
                     .values(opted_out_at=when))
     action = "contact_opted_out" if when else "contact_opted_in"

@@ -71,3 +71,15 @@ def test_a_forged_button_press_cannot_link_someone_elses_phone(demo):
     attacker.say(choice="contact:+15555550101")  # button data is whatever a modified client sends
     attacker.say(choice="start:whatever")
     assert "María" not in attacker.say("21/03/1988").text
+
+
+def test_stop_on_sms_from_a_verified_client_also_stops_their_telegram_chat(demo, clock):
+    token = _token(demo, clock, _maria_id(demo))
+    telegram = Chat(demo, address="777050", channel="telegram")
+    telegram.say("/start", link=f"start:{token}")
+    sms = Chat(demo, address="+15555550101")
+    sms.say("hola")
+    sms.say("21/03/1988")
+    assert len(sms.say("ya no me manden mensajes").replies) == 1
+    assert telegram.say("hola").replies == []  # the same person, another channel: silent too
+    assert len(telegram.say("START").replies) == 1
