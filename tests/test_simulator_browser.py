@@ -25,6 +25,7 @@ expect = sync_api.expect
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REPLY_TIMEOUT = 20_000  # ms: the reply travels accept → queue → engine → outbox → poll
+expect.set_options(timeout=REPLY_TIMEOUT)  # a loaded 2-core CI machine is slower than a laptop
 SCREENSHOT = "/tmp/simulator.png"
 
 
