@@ -274,14 +274,51 @@ class Runtime:
             self.queue.enqueue("send_message", mid)
         return len(inbound) + len(outbound)
 
+    def reconcile(self, now=None) -> int:
+        """Asks each provider about `unknown` sends from the last day: found → sent; surely absent →
+        pending again (sent once more, in order); still unclear → left for the next pass and for staff.
+        Channels that cannot tell (no `reconcile`) leave them to staff."""
+        now = now or utcnow()
+        with self.Session() as session:
+            rows = session.execute(
+                select(Message.id, Message.body, Message.payload, Message.provider_id, Message.received_at,
+                       Conversation.channel, Conversation.address)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(Message.direction == "out", Message.state == "unknown",
+                       Message.received_at > now - timedelta(days=1))
+            ).all()
+        settled = 0
+        for row in rows:
+            ask = getattr(self.channels[row.channel], "reconcile", None)
+            if ask is None:
+                continue
+            reply = Reply.from_dict({"text": row.body, **(row.payload or {})})
+            answer = ask(row.address, reply, row.provider_id, row.received_at, now)
+            if answer is None:
+                continue
+            with self.Session.begin() as session:
+                msg = session.get(Message, row.id, with_for_update=True)
+                if msg.state != "unknown":
+                    continue
+                if answer.state == "sent":
+                    msg.state, msg.provider_id, msg.sent_at = "sent", answer.provider_id, now
+                else:
+                    msg.state, msg.locked_until, msg.error = "pending", None, answer.error
+                audit.record(session, "system", "send_reconciled", f"message:{msg.id}", {"outcome": msg.state})
+            settled += 1
+            if answer.state != "sent":
+                self.queue.enqueue("send_message", row.id)
+        return settled
+
     def start_relay(self, interval: float = 15.0) -> threading.Thread:
         """Runs the relay now and then every `interval` seconds on a daemon thread."""
         def loop():
             while True:
                 try:
                     self.relay()
-                except Exception:
-                    log.exception("relay pass failed")
+                    self.reconcile()
+                except Exception as exc:
+                    log.error("relay pass failed: %s", type(exc).__name__)
                 time.sleep(interval)
 
         thread = threading.Thread(target=loop, name="puente-relay", daemon=True)

@@ -6,7 +6,7 @@ knows Twilio's wire format; the core sees Inbound, Reply and SendResult.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -21,6 +21,7 @@ from channels.base import MediaTooLarge, SendResult, numbered_text, split_text
 log = logging.getLogger(__name__)
 WHATSAPP_PREFIX = "whatsapp:"
 TEXT_LIMIT = 1600
+RECONCILE_GRACE = timedelta(minutes=2)
 MEDIA_CAPS = {"sms": 5 * 1024 * 1024, "whatsapp": 16 * 1024 * 1024}
 # Twilio error codes (DOMAIN.md): what each means for a resend.
 RETRYABLE_CODES = {20429, 21611}
@@ -97,6 +98,30 @@ class TwilioChannel:
                 return SendResult("unknown", error="timeout")  # the request may have been accepted
             sids.append(message.sid)
         return SendResult("sent", provider_id=sids[0] if sids else None)
+
+    def reconcile(self, address: str, reply: Reply, provider_id: str | None, since: datetime,
+                  now: datetime) -> SendResult | None:
+        """Finds out whether an `unknown` send reached Twilio: by its sid, else by recipient, sender,
+        time and body. "sent" when it did; "retry" when it surely did not (safe to send again);
+        None while it cannot tell yet."""
+        client = self._client()
+        to = f"{WHATSAPP_PREFIX}{address}" if self.name == "whatsapp" else address
+        try:
+            if provider_id:
+                client.messages(provider_id).fetch()
+                return SendResult("sent", provider_id=provider_id)
+            first_part = split_text(numbered_text(reply), TEXT_LIMIT)[0]
+            for message in client.messages.list(to=to, from_=self.sender, date_sent_after=since - timedelta(minutes=1),
+                                                limit=50):
+                if message.body == first_part:
+                    return SendResult("sent", provider_id=message.sid)
+        except TwilioRestException as exc:
+            if exc.status != 404:
+                return None
+        except requests.RequestException:
+            return None
+        # Not at Twilio. Give a slow request time to land before calling it safe to resend.
+        return SendResult("retry", error="not_at_provider") if now - since > RECONCILE_GRACE else None
 
     @staticmethod
     def _outcome(status: int, code: int | None, sids: list[str]) -> SendResult:

@@ -319,3 +319,29 @@ def test_a_failure_callback_that_beats_the_send_record_is_still_applied(client, 
     with rt.Session() as s:
         out = s.scalar(select(Message).where(Message.direction == "out"))
     assert (out.state, out.error) == ("failed", "twilio_30003")
+
+
+def test_an_unknown_send_is_reconciled_with_twilio_before_anything_is_resent(client, rt, fake):
+    fake.timeout_seconds = 3
+    rt.channels["sms"].timeout = 1
+    fake.fail_next("timeout")  # Twilio got it, our worker did not hear back
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    rt.queue.join()
+    assert _reply_states(rt) == ["unknown"]
+    assert rt.reconcile() == 1
+    with rt.Session() as s:
+        out = s.scalar(select(Message).where(Message.direction == "out"))
+    assert out.state == "sent" and out.provider_id == fake.sent[0]["sid"] and len(fake.sent) == 1
+
+
+def test_an_unknown_send_that_never_reached_twilio_is_sent_again_once(client, rt, fake):
+    from services.db import utcnow
+
+    fake.fail_next("500")  # refused before recording: nothing at Twilio, but we could not know
+    post(client, inbound_form(MARIA, SMS_FROM, "hola"))
+    rt.queue.join()
+    assert _reply_states(rt) == ["unknown"] and fake.sent == []
+    assert rt.reconcile() == 0  # too early to call it absent
+    assert rt.reconcile(now=utcnow() + timedelta(minutes=3)) == 1
+    rt.queue.join()
+    assert _reply_states(rt) == ["sent"] and len(fake.sent) == 1
