@@ -22,7 +22,8 @@ from channels.twilio import TwilioChannel
 from services import audit
 from services.db import make_engine, make_sessionmaker, utcnow
 from services import delivery
-from services.contacts import set_opted_out
+from services import handoffs
+from services.contacts import set_opted_out, sms_allowed
 from services.models import Conversation, Document, Message
 from services.storage import FileStore
 
@@ -198,38 +199,68 @@ class Runtime:
         now = utcnow()
         owner = select(Message.conversation_id).where(Message.id == (done_id or upto)).scalar_subquery()
         with self.Session.begin() as session:
-            conv = session.scalar(select(Conversation).where(Conversation.id == owner).with_for_update())
-            if conv is None:
-                return None
-            if done_id is not None:
-                self._record_send(session, session.get(Message, done_id), result, now)
-                if result.error == "opted_out":  # the carrier says this number texted STOP
-                    set_opted_out(session, conv, now, words="carrier opt-out")
-                if result.state != "sent":
-                    return None  # later replies wait behind this one
-            waiting = session.scalars(
-                select(Message).where(Message.conversation_id == conv.id, Message.direction == "out",
-                                      Message.state.in_(("pending", "sending")))
-                .order_by(Message.id)
-            ).all()
-            for msg in waiting:
-                if msg.state == "sending" or (msg.locked_until and msg.locked_until > now):
-                    return None  # in flight or backing off: that job (or the relay) carries on
-                if conv.opted_out_at and msg.received_at < conv.opted_out_at:
-                    msg.state, msg.error = "cancelled", "opted out"  # written before STOP: not sent
-                    continue
-                if done_id is None and msg.id > upto:
-                    return None
-                window = getattr(self.channels[conv.channel], "session_window", None)
-                if window and conv.last_inbound_at and now - conv.last_inbound_at > window:
-                    # Outside the provider's free-form window: never attempted; staff see it (templates later).
-                    msg.state, msg.error = "failed", "outside_window"
-                    audit.record(session, "system", "send_failed", f"message:{msg.id}", {"error": msg.error})
-                    continue
-                msg.state, msg.attempts, msg.locked_until = "sending", msg.attempts + 1, now + SEND_LEASE
-                reply = Reply.from_dict({"text": msg.body, **(msg.payload or {})})
-                return msg.id, conv.channel, conv.address, reply
+            session.info["puente_after_commit_sends"] = []
+            step = self._send_step_in(session, owner, upto, done_id, result, now)
+            rerouted = session.info.pop("puente_after_commit_sends", [])
+        for copy_id in rerouted:  # enqueued only after commit
+            self.queue.enqueue("send_message", copy_id)
+        return step
+
+    def _send_step_in(self, session, owner, upto: int, done_id: int | None, result: SendResult | None, now):
+        """Inside the transaction: record the last outcome, pick and mark the next reply."""
+        conv = session.scalar(select(Conversation).where(Conversation.id == owner).with_for_update())
+        if conv is None:
             return None
+        if done_id is not None:
+            self._record_send(session, session.get(Message, done_id), result, now)
+            if result.error == "opted_out":  # the carrier says this number texted STOP
+                set_opted_out(session, conv, now, words="carrier opt-out")
+            if result.state != "sent":
+                return None  # later replies wait behind this one
+        waiting = session.scalars(
+            select(Message).where(Message.conversation_id == conv.id, Message.direction == "out",
+                                  Message.state.in_(("pending", "sending")))
+            .order_by(Message.id)
+        ).all()
+        for msg in waiting:
+            if msg.state == "sending" or (msg.locked_until and msg.locked_until > now):
+                return None  # in flight or backing off: that job (or the relay) carries on
+            if conv.opted_out_at and msg.received_at < conv.opted_out_at:
+                msg.state, msg.error = "cancelled", "opted out"  # written before STOP: not sent
+                continue
+            if done_id is None and msg.id > upto:
+                return None
+            window = getattr(self.channels[conv.channel], "session_window", None)
+            if window and conv.last_inbound_at and now - conv.last_inbound_at > window:
+                # Outside the provider's free-form window: never attempted there.
+                self._outside_window(session, conv, msg, now)
+                continue
+            msg.state, msg.attempts, msg.locked_until = "sending", msg.attempts + 1, now + SEND_LEASE
+            reply = Reply.from_dict({"text": msg.body, **(msg.payload or {})})
+            return msg.id, conv.channel, conv.address, reply
+        return None
+
+    def _outside_window(self, session, conv: Conversation, msg: Message, now) -> None:
+        """A reply that can no longer go by WhatsApp goes by SMS when the person consented to SMS on
+        that number; otherwise it waits for staff (a handoff), visible in the queue."""
+        msg.state, msg.error = "failed", "outside_window"
+        audit.record(session, "system", "send_failed", f"message:{msg.id}", {"error": msg.error})
+        if "sms" in self.channels and sms_allowed(session, conv.address):
+            sms = session.scalar(select(Conversation).where(Conversation.channel == "sms", Conversation.address == conv.address))
+            if sms is None:
+                sms = Conversation(channel="sms", address=conv.address, status="bot", state={}, version=0,
+                                   failed_verifications=0, unknown_streak=0, created_at=now)
+                session.add(sms)
+                session.flush()
+            copy = Message(conversation_id=sms.id, direction="out", channel="sms", reply_to_id=msg.reply_to_id,
+                           body=msg.body, payload=dict(msg.payload or {}), media=[], state="pending", attempts=0,
+                           language=msg.language, received_at=now)
+            session.add(copy)
+            session.flush()
+            msg.error = f"outside_window; sent by sms as message {copy.id}"
+            session.info.setdefault("puente_after_commit_sends", []).append(copy.id)
+        elif conv.status != "handoff":
+            handoffs.start(session, conv, "whatsapp_window", now)
 
     @staticmethod
     def _record_send(session, msg: Message, result: SendResult, now) -> None:

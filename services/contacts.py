@@ -26,6 +26,12 @@ def opted_out_at(session: Session | Connection, channel: str, address: str) -> d
     return max(times) if times else None
 
 
+def sms_allowed(session: Session, phone: str) -> bool:
+    """Whether a client consented to SMS on this number and has not opted out."""
+    points = session.scalars(select(ContactPoint).where(ContactPoint.kind == "phone", ContactPoint.address == phone)).all()
+    return any(cp.consent and cp.opted_out_at is None for cp in points) and opted_out_at(session, "sms", phone) is None
+
+
 def set_opted_out(session: Session, conv: Conversation, when: datetime | None, words: str = "") -> None:
     """Opts the address out (when given a time) or back in (None), on every channel and contact point.
 

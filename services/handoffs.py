@@ -11,7 +11,8 @@ from services.checklists import items_by_status
 from services.invoices import open_invoices, owed
 from services.models import Conversation, Handoff, Matter, Message
 
-REASONS = ("asked_for_person", "not_understood", "dispute", "verification_lockout", "upload_trouble", "processing_error")
+REASONS = ("asked_for_person", "not_understood", "dispute", "verification_lockout", "upload_trouble", "processing_error",
+           "whatsapp_window")
 
 
 def plain_summary(session: Session, conv: Conversation) -> dict:

@@ -3,6 +3,7 @@ on it, the demo data, and `Chat`, which talks to the engine through its front do
 from __future__ import annotations
 
 import os
+import uuid
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -129,7 +130,7 @@ class Chat:
     def say(self, text: str = "", choice: str | None = None, provider_id: str | None = None,
             link: str | None = None) -> Turn:
         self._n += 1
-        pid = provider_id or f"test-{id(self)}-{self._n}"
+        pid = provider_id or f"test-{uuid.uuid4().hex}"  # unique even when Chat objects are short-lived
         message_id = self.runtime.accept(Inbound(self.channel, self.address, pid, text=text, choice=choice, link=link))
         assert message_id is not None, "message was treated as a replay"
         msg = self.runtime.wait_processed(message_id, timeout=20)

@@ -256,23 +256,39 @@ def test_redis_down_still_acknowledges_and_drains_in_order_when_it_is_back(datab
     runtime.close()
 
 
-def test_whatsapp_reply_outside_the_24_hour_window_is_not_attempted(client, rt, fake):
+def _reply_held_past_the_window(client, rt, sender_number):
+    """A WhatsApp reply that sat in the outbox for over a day (e.g. a long outage), then is sent."""
     held = []
     real = rt.queue
     rt.queue = type("Hold", (), {"enqueue": lambda self, job, item: held.append((job, item)) or True, "join": lambda self: None})()
-    post(client, inbound_form(MARIA, WA_FROM, "hola", whatsapp=True))
+    post(client, inbound_form(sender_number, WA_FROM, "hola", whatsapp=True))
     for job, item in list(held):
         if job == "process_message":
             rt.process_message(item)
-    with rt.Session.begin() as s:  # the reply sat in the outbox for over a day (e.g. a long outage)
-        s.scalar(select(Conversation)).last_inbound_at -= timedelta(hours=25)
+    with rt.Session.begin() as s:
+        s.scalar(select(Conversation).where(Conversation.channel == "whatsapp")).last_inbound_at -= timedelta(hours=25)
     rt.queue = real
     for job, item in held:
         if job == "send_message":
             rt.send_message(item)
-    assert fake.sent == []
-    assert _reply_states(rt) == ["failed"]
+    rt.queue.join()
 
+
+def test_a_whatsapp_reply_past_the_24_hour_window_goes_by_sms_to_a_consenting_client(client, rt, fake):
+    _reply_held_past_the_window(client, rt, MARIA)
+    assert [(m["to"], m["from_"]) for m in fake.sent] == [(MARIA, SMS_FROM)]  # never tried on WhatsApp
+    with rt.Session() as s:
+        wa = s.scalar(select(Message).where(Message.direction == "out", Message.channel == "whatsapp"))
+    assert wa.state == "failed" and wa.error.startswith("outside_window")
+
+
+def test_without_sms_consent_a_reply_past_the_window_waits_for_staff(client, rt, fake):
+    from services.models import Handoff
+
+    _reply_held_past_the_window(client, rt, "+15555550999")  # not a client: no SMS consent on file
+    assert fake.sent == []
+    with rt.Session() as s:
+        assert s.scalar(select(Handoff.reason)) == "whatsapp_window"
 
 def test_a_photo_followed_quickly_by_text_is_still_stored_before_it_is_answered(client, rt, fake):
     held = []
