@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -82,27 +82,31 @@ class Engine:
         """
         insert = _insert(conn)
         address = normalize_address(inbound.channel, inbound.address)
+        payload = {"choice": inbound.choice} if inbound.choice else {}
+        if inbound.link:
+            payload["link"] = inbound.link
+        media = [{"content_type": m.content_type, "url": m.url, "filename": m.filename, "size": m.size} for m in inbound.media]
+        values = {"direction": "in", "channel": inbound.channel, "provider_id": inbound.provider_id,
+                  "body": (inbound.text or "")[:MAX_TEXT], "payload": payload, "media": media, "state": "received",
+                  "attempts": 0, "received_at": inbound.received_at}
+        columns = Message.__table__.c
         find = select(Conversation.id).where(Conversation.channel == inbound.channel, Conversation.address == address)
-        conv_id = conn.scalar(find)
-        if conv_id is None:  # first message from this address (two racing first messages make one row)
+        # One statement on the hot path: insert the message for the conversation of this address.
+        store = insert(Message).from_select(
+            ["conversation_id", *values],
+            select(Conversation.id, *(literal(v, type_=columns[k].type) for k, v in values.items()))
+            .where(Conversation.channel == inbound.channel, Conversation.address == address),
+        ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
+        new_id = conn.scalar(store)
+        if new_id is None and conn.scalar(find) is None:
+            # First message from this address (two racing first messages make one conversation row).
             conn.execute(
                 insert(Conversation).values(channel=inbound.channel, address=address, status="bot", state={},
                                             version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock(),
                                             opted_out_at=opted_out_at(conn, inbound.channel, address))
                 .on_conflict_do_nothing(index_elements=["channel", "address"])
             )
-            conv_id = conn.scalar(find)
-        payload = {"choice": inbound.choice} if inbound.choice else {}
-        if inbound.link:
-            payload["link"] = inbound.link
-        media = [{"content_type": m.content_type, "url": m.url, "filename": m.filename, "size": m.size} for m in inbound.media]
-        new_id = conn.scalar(
-            insert(Message).values(
-                conversation_id=conv_id, direction="in", channel=inbound.channel, provider_id=inbound.provider_id,
-                body=(inbound.text or "")[:MAX_TEXT], payload=payload, media=media, state="received", attempts=0,
-                received_at=inbound.received_at,
-            ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
-        )
+            new_id = conn.scalar(store)
         if new_id is not None and any(m.content is not None for m in inbound.media):
             ids = self._store_media(conn, inbound, new_id)
             conn.execute(update(Message).where(Message.id == new_id).values(
