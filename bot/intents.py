@@ -23,8 +23,9 @@ Data (the tables below) is kept separate from the logic at the bottom.
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
+
+from services.text import strip_accents
 
 INTENTS = (
     "status", "balance", "payment", "checklist", "appointments", "handoff",
@@ -493,13 +494,8 @@ _APOSTROPHES = re.compile(r"['’`´]")
 _NON_WORD = re.compile(r"[^a-z0-9\s]+")
 
 
-def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def _raw_tokens(text: str) -> list[str]:
-    t = _strip_accents(text.lower())
+    t = strip_accents(text.lower())
     t = _APOSTROPHES.sub("", t)
     t = _NON_WORD.sub(" ", t)
     return t.split()

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from functools import lru_cache
+
+from services.text import strip_accents
 
 SUPPORTED = ("en", "es")
 DEFAULT = "es"
@@ -118,13 +119,8 @@ _NON_WORD = re.compile(r"[^a-z\s]+")
 _APOSTROPHES = re.compile(r"['’`´]")
 
 
-def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def _tokens(text: str) -> list[str]:
-    t = _strip_accents(text.lower())
+    t = strip_accents(text.lower())
     t = _APOSTROPHES.sub("", t)
     t = _NON_WORD.sub(" ", t)
     return t.split()

@@ -6,8 +6,9 @@ decides (one reading matching the record is enough; if none matches, ask with th
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
+
+from services.text import strip_accents
 
 MONTHS = {
     # English
@@ -23,8 +24,7 @@ _FILLER = {"de", "del", "of", "the", "el", "th", "st", "nd", "rd"}
 
 
 def _plain(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in text if not unicodedata.combining(c))
+    return strip_accents(text.lower())
 
 
 def _year(value: str, today: date) -> int | None:
