@@ -306,7 +306,8 @@ class Engine:
         outbound = [
             Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.id,
                     body=r.text, payload={"choices": [{"value": c.value, "label": c.label} for c in r.choices],
-                                          "hint": self._hint(ctx, len(r.choices))},
+                                          "hint": self._hint(ctx, len(r.choices)),
+                                          **({"contact_button": r.contact_button} if r.contact_button else {})},
                     media=[], state="pending", attempts=0, language=ctx.language, received_at=ctx.now)
             for r in replies
         ]

@@ -54,12 +54,15 @@ class Reply:
     # How to answer numbered choices, in the conversation's language ("Responda 1, 2 o 3."),
     # for channels that show choices as text; channels with buttons leave it out.
     hint: str = ""
+    # Label of a "share my phone number" button, for channels that can ask for it (Telegram);
+    # others leave it out. Empty: no such button.
+    contact_button: str = ""
 
     def to_dict(self) -> dict:
         return {"text": self.text, "choices": [{"value": c.value, "label": c.label} for c in self.choices],
-                "hint": self.hint}
+                "hint": self.hint, "contact_button": self.contact_button}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Reply":
         return cls(text=data["text"], choices=tuple(Choice(c["value"], c["label"]) for c in data.get("choices", [])),
-                   hint=data.get("hint", ""))
+                   hint=data.get("hint", ""), contact_button=data.get("contact_button", ""))

@@ -39,7 +39,7 @@ import warnings
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter,
                             TelegramError, TimedOut)
 from telegram.request import HTTPXRequest
@@ -316,9 +316,13 @@ class TelegramChannel:
                    request=request, get_updates_request=request)
 
 
-def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+def _keyboard(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     """One button per row; None without choices, or when a value is too long for callback_data
-    (then the choices go out as a numbered list, which the core also understands)."""
+    (then the choices go out as a numbered list, which the core also understands). A reply that
+    offers to share the phone number gets Telegram's one-time contact button instead."""
+    if not reply.choices and reply.contact_button:
+        return ReplyKeyboardMarkup([[KeyboardButton(reply.contact_button, request_contact=True)]],
+                                   one_time_keyboard=True, resize_keyboard=True)
     if not reply.choices:
         return None
     if any(len(c.value.encode("utf-8")) > CALLBACK_DATA_LIMIT or not c.value or not c.label for c in reply.choices):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from bot.messages import Choice
+from bot.messages import Choice, Reply
 from dialogs.base import NOT_HANDLED, Context, Outcome, reply
 from services import verification
 from services.dates import looks_like_date, parse_date_candidates
@@ -21,7 +21,8 @@ def ask(ctx: Context, pending: str | None) -> Outcome:
         "Hello, this is the assistant of %(firm)s. To protect your information, please reply with your "
         "date of birth (for example: 21/03/1988).", firm=ctx.firm.name,
     )
-    return Outcome([reply(text)], step="verify.ask_dob", state=_keep(ctx, pending))
+    asked = Reply(text, contact_button=ctx._("Share my phone number"))  # shown where a channel can ask for it
+    return Outcome([asked], step="verify.ask_dob", state=_keep(ctx, pending))
 
 
 def _keep(ctx: Context, pending: str | None) -> dict:

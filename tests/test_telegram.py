@@ -455,3 +455,12 @@ def test_button_data_that_was_never_on_our_buttons_is_ignored(tg):
     start = message_update(78, "/start bad!token")
     deliver(tg, start)
     assert [m.payload.get("link") for m in inbound_rows(tg.runtime)] == [None]  # malformed token: no link
+
+
+def test_the_date_of_birth_question_offers_telegrams_share_phone_button(tg):
+    deliver(tg, message_update(90, "hola"))
+    [sent] = tg.fake.messages_to(CHAT)
+    keyboard = sent["reply_markup"]
+    keyboard = json.loads(keyboard) if isinstance(keyboard, str) else keyboard
+    assert keyboard["keyboard"][0][0]["request_contact"] is True
+    assert keyboard["keyboard"][0][0]["text"] == "Compartir mi número de teléfono"

@@ -147,8 +147,9 @@ class FakeTelegram:
                       "from": {"id": BOT_ID, "is_bot": True, "first_name": "Puente"}}
             if method == "sendMessage":
                 result["text"] = params["text"]
-            if record["reply_markup"]:
-                result["reply_markup"] = record["reply_markup"]
+            markup = record["reply_markup"]
+            if isinstance(markup, dict) and "inline_keyboard" in markup:
+                result["reply_markup"] = markup  # Telegram echoes inline keyboards only, never reply keyboards
             return 200, _ok(result), False
         if method == "getFile":
             info = self.files.get(str(params.get("file_id")))
