@@ -188,7 +188,6 @@ class Engine:
             if intent == "handoff":
                 return ANSWERS["handoff"][0], ANSWERS["handoff"][1](ctx)
             return "verify", verify.unverified_turn(ctx)
-        verification.touch(conv, ctx.now)
         return self._verified_turn(ctx)
 
     def _verified_turn(self, ctx: Context) -> tuple[str, Outcome]:
@@ -299,6 +298,8 @@ class Engine:
         conv.dialog = outcome.step
         conv.state = {**outcome.state, "choices": offered} if offered else dict(outcome.state)
         conv.language = ctx.language
+        if ctx.verified and conv.client_id:
+            verification.touch(conv, ctx.now)  # written with the rest of the turn (one UPDATE)
         conv.version += 1
         conv.last_inbound_at = msg.received_at
         msg.state, msg.processed_at = "processed", ctx.now

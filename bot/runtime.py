@@ -211,17 +211,19 @@ class Runtime:
         conv = session.scalar(select(Conversation).where(Conversation.id == owner).with_for_update())
         if conv is None:
             return None
-        if done_id is not None:
-            self._record_send(session, session.get(Message, done_id), result, now)
-            if result.error == "opted_out":  # the carrier says this number texted STOP
-                set_opted_out(session, conv, now, words="carrier opt-out")
-            if result.state != "sent":
-                return None  # later replies wait behind this one
         waiting = session.scalars(
             select(Message).where(Message.conversation_id == conv.id, Message.direction == "out",
                                   Message.state.in_(("pending", "sending")))
             .order_by(Message.id)
         ).all()
+        if done_id is not None:
+            done = next((m for m in waiting if m.id == done_id), None) or session.get(Message, done_id)
+            waiting = [m for m in waiting if m.id != done_id]
+            self._record_send(session, done, result, now)
+            if result.error == "opted_out":  # the carrier says this number texted STOP
+                set_opted_out(session, conv, now, words="carrier opt-out")
+            if result.state != "sent":
+                return None  # later replies wait behind this one
         for msg in waiting:
             if msg.state == "sending" or (msg.locked_until and msg.locked_until > now):
                 return None  # in flight or backing off: that job (or the relay) carries on
