@@ -20,6 +20,7 @@ from bot.settings import Settings  # noqa: E402
 from services.demo import seed  # noqa: E402
 from services.migrate import upgrade  # noqa: E402
 from web import create_app  # noqa: E402
+from web.provider_sandbox import demo_provider_settings  # noqa: E402
 
 expect = sync_api.expect
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,19 +32,23 @@ SCREENSHOT = "/tmp/simulator.png"
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
-    """The real app (demo mode, in-process jobs, demo data) served on an ephemeral port."""
+    """The real app (demo mode, in-process jobs, demo data) served on an ephemeral port, with the
+    demo's provider sandbox: the page's messages go in as signed webhooks, replies out through the
+    Twilio and Telegram channel code to the app's own sandbox."""
     from werkzeug.serving import make_server
 
     tmp = tmp_path_factory.mktemp("simulator")
     url = "sqlite:///" + str(tmp / "puente.db")
     environ = {"DATABASE_URL": url, "PUENTE_STORAGE_DIR": str(tmp / "storage")}
-    settings = Settings.from_env(environ=environ, load_dotenv=False).with_(demo=True)
+    served = {}  # the port is known once the server is bound; the app is built for that address
+    server = make_server("127.0.0.1", 0, lambda environ, start: served["app"](environ, start), threaded=True)
+    settings = demo_provider_settings(Settings.from_env(environ=environ, load_dotenv=False).with_(demo=True),
+                                      f"http://127.0.0.1:{server.server_port}")
     upgrade(url)
     runtime = build_runtime(settings, in_process=True)
     with runtime.Session.begin() as session:
         seed(session)
-    app = create_app(settings, runtime)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    served["app"] = create_app(settings, runtime)
     thread = threading.Thread(target=server.serve_forever, name="simulator-test-server", daemon=True)
     thread.start()
     try:

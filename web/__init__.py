@@ -28,9 +28,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(webhooks_bp)
 
     if settings.demo:
+        from web.provider_sandbox import bp as sandbox_bp
         from web.simulator import bp as simulator_bp
 
         app.register_blueprint(simulator_bp)
+        app.register_blueprint(sandbox_bp)  # the demo's stand-in for Twilio and Telegram
 
         @app.get("/")
         def index():

@@ -54,8 +54,11 @@ def demo(port: int, host: str) -> None:
     from bot.runtime import build_runtime
     from services.demo import seed
     from web import create_app
+    from web.provider_sandbox import demo_provider_settings
 
-    settings = _settings(demo=True, redis_url=None)
+    # Providers the user has not configured get the demo's credentials and the app's own sandbox,
+    # so the simulator's messages travel as signed webhooks and replies through the channel code.
+    settings = demo_provider_settings(_settings(demo=True, redis_url=None), f"http://{host}:{port}")
     _prepare_database(settings)
     runtime = build_runtime(settings)
     with runtime.Session.begin() as session:
@@ -64,6 +67,7 @@ def demo(port: int, host: str) -> None:
     app = create_app(settings, runtime)
     # The simulator's polling URLs carry phone numbers: keep request lines out of the log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # each sandbox send, at INFO
     click.echo(f"Puente demo: open http://{host}:{port}/simulator  (Ctrl+C to stop)")
     _serve(app, host, port)
 
