@@ -62,6 +62,10 @@ class Engine:
         self.files = files
         self._firm: tuple[float, FirmSettings] | None = None
 
+    def firm_changed(self) -> None:
+        """Forget the cached firm settings (after changing them in this process)."""
+        self._firm = None
+
     def firm(self, session: Session) -> FirmSettings:
         """The firm's settings, re-read at most every 30 s (they change rarely; every turn reads them)."""
         cached = self._firm

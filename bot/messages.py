@@ -57,12 +57,15 @@ class Reply:
     # Label of a "share my phone number" button, for channels that can ask for it (Telegram);
     # others leave it out. Empty: no such button.
     contact_button: str = ""
+    # An approved provider template to send instead of the text: {"content_sid", "variables"}.
+    template: dict | None = None
 
     def to_dict(self) -> dict:
         return {"text": self.text, "choices": [{"value": c.value, "label": c.label} for c in self.choices],
-                "hint": self.hint, "contact_button": self.contact_button}
+                "hint": self.hint, "contact_button": self.contact_button, "template": self.template}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Reply":
         return cls(text=data["text"], choices=tuple(Choice(c["value"], c["label"]) for c in data.get("choices", [])),
-                   hint=data.get("hint", ""), contact_button=data.get("contact_button", ""))
+                   hint=data.get("hint", ""), contact_button=data.get("contact_button", ""),
+                   template=data.get("template"))

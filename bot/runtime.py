@@ -30,6 +30,8 @@ from services.storage import FileStore
 log = logging.getLogger(__name__)
 MAX_PROCESS_ATTEMPTS = 3
 MAX_MEDIA_ATTEMPTS = 3
+AWAITING_WINDOW = "awaiting_window"  # a reply held until the person writes (their window reopens)
+TEMPLATE_BODY = "[approved template: you have a new message]"
 MAX_SEND_ATTEMPTS = 8
 SEND_LEASE = timedelta(seconds=60)
 RELAY_AFTER = timedelta(seconds=30)
@@ -224,7 +226,13 @@ class Runtime:
                 set_opted_out(session, conv, now, words="carrier opt-out")
             if result.state != "sent":
                 return None  # later replies wait behind this one
+        window = getattr(self.channels[conv.channel], "session_window", None)
+        closed = bool(window and conv.last_inbound_at and now - conv.last_inbound_at > window)
         for msg in waiting:
+            if msg.error == AWAITING_WINDOW:
+                if closed:
+                    continue  # held until the person writes again
+                msg.error = None  # they wrote: the window is open, it goes now, in order
             if msg.state == "sending" or (msg.locked_until and msg.locked_until > now):
                 return None  # in flight or backing off: that job (or the relay) carries on
             if conv.opted_out_at and msg.received_at < conv.opted_out_at:
@@ -232,8 +240,7 @@ class Runtime:
                 continue
             if done_id is None and msg.id > upto:
                 return None
-            window = getattr(self.channels[conv.channel], "session_window", None)
-            if window and conv.last_inbound_at and now - conv.last_inbound_at > window:
+            if closed and not (msg.payload or {}).get("template"):
                 # Outside the provider's free-form window: never attempted there.
                 self._outside_window(session, conv, msg, now)
                 continue
@@ -243,8 +250,26 @@ class Runtime:
         return None
 
     def _outside_window(self, session, conv: Conversation, msg: Message, now) -> None:
-        """A reply that can no longer go by WhatsApp goes by SMS when the person consented to SMS on
-        that number; otherwise it waits for staff (a handoff), visible in the queue."""
+        """A reply that can no longer go free-form on WhatsApp: with the firm's approved template for
+        its purpose and language, the template goes now and the reply waits until the person writes;
+        else it goes by SMS when the person consented to SMS on that number; else staff take it."""
+        templates = (self.engine.firm(session).settings or {}).get("whatsapp_templates", {})
+        content_sid = templates.get((msg.payload or {}).get("purpose", "reply"), {}).get(msg.language or "es")
+        if content_sid:
+            msg.error = AWAITING_WINDOW
+            already = session.scalar(select(Message.id).where(
+                Message.conversation_id == conv.id, Message.direction == "out", Message.id != msg.id,
+                Message.state == "pending", Message.error == AWAITING_WINDOW))
+            if already is None:  # one notice per closed window
+                notice = Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.reply_to_id,
+                                 body=TEMPLATE_BODY, media=[], state="pending", attempts=0, language=msg.language,
+                                 payload={"choices": [], "template": {"content_sid": content_sid,
+                                                                      "variables": {"1": self.engine.firm(session).name}}},
+                                 received_at=now)
+                session.add(notice)
+                session.flush()
+                session.info.setdefault("puente_after_commit_sends", []).append(notice.id)
+            return
         msg.state, msg.error = "failed", "outside_window"
         audit.record(session, "system", "send_failed", f"message:{msg.id}", {"error": msg.error})
         if "sms" in self.channels and sms_allowed(session, conv.address):

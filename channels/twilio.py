@@ -5,6 +5,7 @@ knows Twilio's wire format; the core sees Inbound, Reply and SendResult.
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
@@ -92,10 +93,14 @@ class TwilioChannel:
         """Sends the reply (numbered choices, split at 1,600 characters) and maps Twilio's answer."""
         to = f"{WHATSAPP_PREFIX}{address}" if self.name == "whatsapp" else address
         client, sids = self._client(), []
-        for part in split_text(numbered_text(reply), TEXT_LIMIT):
+        if reply.template:  # an approved template (WhatsApp outside its 24-hour window)
+            parts = [{"content_sid": reply.template["content_sid"],
+                      "content_variables": json.dumps(reply.template.get("variables") or {})}]
+        else:
+            parts = [{"body": part} for part in split_text(numbered_text(reply), TEXT_LIMIT)]
+        for part in parts:
             try:
-                message = client.messages.create(to=to, from_=self.sender, body=part,
-                                                  status_callback=self.status_callback)
+                message = client.messages.create(to=to, from_=self.sender, status_callback=self.status_callback, **part)
             except TwilioRestException as exc:
                 return self._outcome(exc.status, exc.code, sids)
             except requests.RequestException as exc:

@@ -96,3 +96,11 @@ def test_chat_attach_stores_the_file_fingerprinted(demo, settings, tmp_path):
     assert doc.sha256 == hashlib.sha256(photo.read_bytes()).hexdigest() and doc.size == photo.stat().st_size
     assert FileStore(settings.storage_dir).get(doc.storage_key) == photo.read_bytes()
     assert "acta" not in doc.storage_key
+
+
+def test_firm_command_records_whatsapp_templates(settings):
+    result = _run(settings, ["firm", "--whatsapp-template", "reply:es:HX" + "1" * 32, "--whatsapp-template",
+                             "reply:en:HX" + "2" * 32])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["whatsapp_templates"] == {"reply": {"es": "HX" + "1" * 32, "en": "HX" + "2" * 32}}
+    assert _run(settings, ["firm", "--whatsapp-template", "reply:fr:nope"]).exit_code != 0

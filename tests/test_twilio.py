@@ -361,3 +361,20 @@ def test_an_unknown_send_that_never_reached_twilio_is_sent_again_once(client, rt
     assert rt.reconcile(now=utcnow() + timedelta(minutes=3)) == 1
     rt.queue.join()
     assert _reply_states(rt) == ["sent"] and len(fake.sent) == 1
+
+
+def test_past_the_window_an_approved_template_goes_and_the_reply_follows_when_they_write(client, rt, fake):
+    from services.models import FirmSettings
+
+    with rt.Session.begin() as s:
+        firm = s.scalar(select(FirmSettings))
+        firm.settings = {"whatsapp_templates": {"reply": {"es": "HX" + "1" * 32, "en": "HX" + "2" * 32}}}
+    rt.engine.firm_changed()
+    _reply_held_past_the_window(client, rt, MARIA)
+    assert [(m["to"], m["content_sid"]) for m in fake.sent] == [("whatsapp:" + MARIA, "HX" + "1" * 32)]
+    assert "Puente Demo Law Office" in fake.sent[0]["content_variables"]
+    post(client, inbound_form(MARIA, WA_FROM, "hola de nuevo", whatsapp=True))  # the window reopens
+    rt.queue.join()
+    bodies = [m["body"] for m in fake.sent[1:]]
+    assert "fecha de nacimiento" in bodies[0]  # the held reply first, then the answer to the new message
+    assert len(bodies) == 2 and all(m["content_sid"] is None for m in fake.sent[1:])

@@ -218,8 +218,10 @@ def audit_verify() -> None:
 @click.option("--timezone")
 @click.option("--payment-instructions-en")
 @click.option("--payment-instructions-es")
-def firm(name, phone, email, timezone, payment_instructions_en, payment_instructions_es) -> None:
-    """Shows or sets the firm's name, contact and payment instructions (used in HELP and payment replies)."""
+@click.option("--whatsapp-template", "templates", multiple=True, metavar="PURPOSE:LANG:CONTENT_SID",
+              help="An approved WhatsApp template (e.g. reply:es:HX…), used past the 24-hour window.")
+def firm(name, phone, email, timezone, payment_instructions_en, payment_instructions_es, templates) -> None:
+    """Shows or sets the firm's name, contact, payment instructions and WhatsApp templates."""
     from services.db import make_engine, make_sessionmaker
     from services.firm import get_firm
 
@@ -235,8 +237,17 @@ def firm(name, phone, email, timezone, payment_instructions_en, payment_instruct
         if payment_instructions_es:
             instructions["es"] = payment_instructions_es
         f.payment_instructions = instructions
+        extra = dict(f.settings or {})
+        for spec in templates:
+            parts = spec.split(":")
+            if len(parts) != 3 or parts[1] not in ("en", "es") or not parts[2].startswith("HX"):
+                raise click.ClickException(f"--whatsapp-template wants PURPOSE:LANG:HX…, got {spec!r}")
+            purpose, lang, sid = parts
+            extra.setdefault("whatsapp_templates", {}).setdefault(purpose, {})[lang] = sid
+        f.settings = extra
         click.echo(json.dumps({"name": f.name, "phone": f.phone, "email": f.email, "timezone": f.timezone,
-                               "payment_instructions": instructions}, ensure_ascii=False, indent=2))
+                               "payment_instructions": instructions,
+                               "whatsapp_templates": extra.get("whatsapp_templates", {})}, ensure_ascii=False, indent=2))
 
 
 @cli.group("telegram")
