@@ -25,7 +25,6 @@ from sqlalchemy import create_engine, select, text  # noqa: E402
 from bot.messages import Inbound  # noqa: E402
 from bot.runtime import build_runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from services.db import Base  # noqa: E402
 from services.importer import apply, validate  # noqa: E402
 from services.migrate import upgrade  # noqa: E402
 from services.models import Message  # noqa: E402

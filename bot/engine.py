@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite

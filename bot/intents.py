@@ -239,7 +239,7 @@ KEYWORDS: dict[str, dict[str, float]] = {
         "movement": 2, "respond": 1.5, "responded": 2, "response": 1.5,
         "heard back": 2, "hear back": 2, "hear anything": 2, "receipt": 1.5,
         "notice": 1, "stands": 1.5, "anything new": 2, "checking in": 1.5,
-        "going on with": 1.5, "whats happening": 1.5, "work permit": 0.8,
+        "going on with": 1.5, "whats happening": 1.5,
         "immigration": 1.5, "asylum": 1, "citizenship": 1, "rfe": 2,
         "how long": 1.5, "hows my": 1.5, "how is my": 1.5, "any word": 1.5,
         "decided": 2, "moved": 1.5, "moving": 1, "renewal": 1.5, "done": 0.5,

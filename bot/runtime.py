@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
-from bot.engine import Engine, Processed
+from bot.engine import Engine
 from bot.messages import Inbound, Reply
 from bot.queue import InProcessQueue, RQQueue
 from bot.settings import Settings

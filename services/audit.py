@@ -81,10 +81,10 @@ def verify(session: Session) -> ChainReport:
     """Walks the chain in order; reports the first event whose hash or link does not hold."""
     prev = GENESIS
     count = 0
-    for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id)).yield_per(500):
+    for row in session.scalars(select(AuditEvent).order_by(AuditEvent.id)).yield_per(500):
         count += 1
-        expected = _digest(prev, _stamp(event), event.actor, event.action, event.subject, event.details)
-        if event.prev_hash != prev or event.hash != expected:
-            return ChainReport(count, event.id)
-        prev = event.hash
+        expected = _digest(prev, _stamp(row), row.actor, row.action, row.subject, row.details)
+        if row.prev_hash != prev or row.hash != expected:
+            return ChainReport(count, row.id)
+        prev = row.hash
     return ChainReport(count, None)

@@ -6,7 +6,7 @@ to one language and passed down with the conversation; there is no global `_`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+import datetime as dt
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -68,8 +68,8 @@ class Translator:
         """$1,000.00 in either language (US Spanish writes amounts the same way)."""
         return _babel_currency(amount, currency, locale=self.locale)
 
-    def date(self, value: date | datetime) -> str:
+    def date(self, value: dt.date | dt.datetime) -> str:
         """'January 10, 2027' / '10 de enero de 2027'."""
-        if isinstance(value, datetime):
+        if isinstance(value, dt.datetime):
             value = value.date()
         return _babel_date(value, format="long", locale=self.locale)

@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from services import invoices as inv_service
 from services.db import Base, make_engine, make_sessionmaker, utcnow
 from services.importer import Problem, apply, import_file, validate
-from services.migrate import upgrade
 from services.models import AuditEvent, ChecklistItem, Client, ContactPoint, Invoice, Matter, Payment
 from services.phones import normalize_phone
 from services.receipts import is_known_prefix, normalize_receipt
