@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from services.text import strip_accents
+from services.text import words
 
 INTENTS = (
     "status", "balance", "payment", "checklist", "appointments", "handoff",
@@ -490,15 +490,8 @@ PHONETIC_SWAPS = (
 # Logic
 # ---------------------------------------------------------------------------
 
-_APOSTROPHES = re.compile(r"['’`´]")
-_NON_WORD = re.compile(r"[^a-z0-9\s]+")
-
-
 def _raw_tokens(text: str) -> list[str]:
-    t = strip_accents(text.lower())
-    t = _APOSTROPHES.sub("", t)
-    t = _NON_WORD.sub(" ", t)
-    return t.split()
+    return words(text)
 
 
 def _units(spec: str) -> list[tuple[str, ...]]:

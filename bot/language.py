@@ -19,7 +19,7 @@ import math
 import re
 from functools import lru_cache
 
-from services.text import strip_accents
+from services.text import words
 
 SUPPORTED = ("en", "es")
 DEFAULT = "es"
@@ -115,15 +115,8 @@ _SPANISH_MARKS = set("ñ¿¡áéíóúü")
 # Helpers
 # ---------------------------------------------------------------------------
 
-_NON_WORD = re.compile(r"[^a-z\s]+")
-_APOSTROPHES = re.compile(r"['’`´]")
-
-
 def _tokens(text: str) -> list[str]:
-    t = strip_accents(text.lower())
-    t = _APOSTROPHES.sub("", t)
-    t = _NON_WORD.sub(" ", t)
-    return t.split()
+    return words(text, digits=False)
 
 
 @lru_cache(maxsize=4096)

@@ -287,6 +287,18 @@ def warnings_for(data: dict) -> list[Problem]:
     return found
 
 
+def _unique_external_id(check: "_Checker", entry: dict, path: str, seen: dict[str, int], index: int) -> str | None:
+    """Checks `external_id` and that no earlier entry of the same list used it."""
+    ext = check.text(entry, "external_id", path, required=True, max_len=100)
+    if ext is not None:
+        if ext in seen:
+            listing = path.rsplit("[", 1)[0]
+            check.add(f"{path}.external_id", f"duplicate external_id {ext!r} (also {listing}[{seen[ext]}])")
+        else:
+            seen[ext] = index
+    return ext
+
+
 def _validate_clients(check: _Checker, clients: list[Any]) -> set[str]:
     seen: dict[str, int] = {}
     today = _today()
@@ -294,12 +306,7 @@ def _validate_clients(check: _Checker, clients: list[Any]) -> set[str]:
         path = f"$.clients[{i}]"
         if not check.obj(entry, path, CLIENT_KEYS):
             continue
-        ext = check.text(entry, "external_id", path, required=True, max_len=100)
-        if ext is not None:
-            if ext in seen:
-                check.add(f"{path}.external_id", f"duplicate external_id {ext!r} (also $.clients[{seen[ext]}])")
-            else:
-                seen[ext] = i
+        _unique_external_id(check, entry, path, seen, i)
         check.text(entry, "first_name", path, required=True, max_len=100)
         check.text(entry, "last_name", path, required=True, max_len=100)
         born = check.day(entry, "date_of_birth", path, required=True)
@@ -385,12 +392,7 @@ def _validate_matters(check: _Checker, matters: list[Any], file_clients: set[str
         path = f"$.matters[{i}]"
         if not check.obj(entry, path, MATTER_KEYS):
             continue
-        ext = check.text(entry, "external_id", path, required=True, max_len=100)
-        if ext is not None:
-            if ext in seen:
-                check.add(f"{path}.external_id", f"duplicate external_id {ext!r} (also $.matters[{seen[ext]}])")
-            else:
-                seen[ext] = i
+        ext = _unique_external_id(check, entry, path, seen, i)
         client = check.text(entry, "client", path, required=True, max_len=100)
         if client is not None:
             if client not in file_clients and client not in stored_clients:
