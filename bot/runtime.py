@@ -177,6 +177,12 @@ class Runtime:
         if apology:
             self.queue.enqueue("send_message", apology[-1])
 
+    def queue_sends(self, message_ids) -> None:
+        """Queues the send of outbox rows written by a committed transaction (notices, staff replies)."""
+        for message_id in message_ids:
+            if message_id is not None:
+                self.queue.enqueue("send_message", message_id)
+
     def send_message(self, message_id: int) -> None:
         """Sends the conversation's pending replies one at a time, oldest first.
 

@@ -169,6 +169,9 @@ class ChecklistItem(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default="required")
     reason: Mapped[str | None] = mapped_column(Text)
+    reason_code: Mapped[str | None] = mapped_column(String(30))  # a rejection reason from services.reviews.REASONS
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Firm-specific label {"en": .., "es": ..}; template items take their names from the template.
     label: Mapped[dict[str, str] | None] = mapped_column(JSONType)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -178,6 +181,14 @@ class ChecklistItem(Base):
 
 
 class Document(Base):
+    """One file as received (role "original", kept unaltered as evidence) or a staff-facing copy
+    derived from an item's originals (role "staff_copy": one PDF, EXIF removed, orientation applied).
+
+    status: stored (not yet checked) → valid | refused (a clear problem the client can fix) |
+    quarantined (could not be decoded safely) | infected | corrupt (ciphertext or fingerprint
+    mismatch). scan_status: not_scanned | pending | clean | infected.
+    """
+
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("checklist_items.id"))
@@ -192,6 +203,9 @@ class Document(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     storage_key: Mapped[str] = mapped_column(String(100), unique=True)
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # which master key wrapped the data key
+    role: Mapped[str] = mapped_column(String(20), default="original")
+    scan_status: Mapped[str] = mapped_column(String(20), default="not_scanned")
     status: Mapped[str] = mapped_column(String(20), default="stored")
     info: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -371,6 +385,24 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class OutgoingEvent(Base):
+    """An event for the firm's other systems (DESIGN §4), written in the transaction that caused it.
+
+    `event_id` is the stable id every delivery attempt carries; fan-out to endpoints reads rows
+    not yet `fanned_out_at`.
+    """
+
+    __tablename__ = "outgoing_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)
+    event: Mapped[str] = mapped_column(String(40))
+    matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WebhookEndpoint(Base):

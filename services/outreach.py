@@ -1,0 +1,60 @@
+"""Messages the firm starts (a review outcome, a payment receipt), written to the outbox.
+
+A notice goes to the client's own thread: the conversation verified for them now, else the most
+recent conversation on one of their contact points, never one that opted out. It is written in the
+client's language. A thread that is not verified for this client right now (a shared family phone,
+an expired check) gets only a teaser naming the firm; the details wait until the client verifies,
+so nothing about a matter reaches an unverified sender. The caller commits, then queues the send.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import or_, select, and_
+from sqlalchemy.orm import Session
+
+from services import audit, verification
+from services.identity import CONTACT_KIND
+from services.i18n import N_, Translator
+from services.models import Client, ContactPoint, Conversation, FirmSettings, Message
+
+DEFAULT_TEASER = N_("%(firm)s has an update about your case. Reply to this message to see it.")
+
+
+def client_thread(session: Session, client_id: int) -> Conversation | None:
+    """The conversation to reach a client on, or None when they have no usable thread."""
+    points = session.execute(select(ContactPoint.kind, ContactPoint.address).where(ContactPoint.client_id == client_id)).all()
+    matches = [Conversation.client_id == client_id]
+    for kind, address in points:
+        channels = [ch for ch, k in CONTACT_KIND.items() if k == kind]
+        if channels:
+            matches.append(and_(Conversation.address == address, Conversation.channel.in_(channels)))
+    candidates = session.scalars(
+        select(Conversation).where(or_(*matches), Conversation.opted_out_at.is_(None))
+    ).all()
+    if not candidates:
+        return None
+    # Prefer the thread verified for this client, then the one they wrote on last.
+    return max(candidates, key=lambda c: (c.client_id == client_id, c.last_inbound_at or c.created_at))
+
+
+def notify(session: Session, client_id: int, compose: Callable[[Translator], str], *, firm: FirmSettings,
+           now: datetime, reason: str, teaser: str = DEFAULT_TEASER) -> Message | None:
+    """Queues a notice for the client (details only on a thread verified for them); None if unreachable."""
+    conv = client_thread(session, client_id)
+    if conv is None:
+        audit.record(session, "system", "notice_unreachable", f"client:{client_id}", {"reason": reason})
+        return None
+    client = session.get(Client, client_id)
+    t = Translator.for_language(conv.language or (client.preferred_language if client else None) or "es")
+    private = conv.client_id == client_id and verification.is_verified(conv, firm, now)
+    body = compose(t) if private else t.gettext(teaser, firm=firm.name)
+    msg = Message(conversation_id=conv.id, direction="out", channel=conv.channel, body=body,
+                  payload={"choices": [], "notice": reason}, media=[], state="pending", attempts=0,
+                  language=t.language, received_at=now)
+    session.add(msg)
+    session.flush()
+    audit.record(session, "system", "notice_queued", f"conversation:{conv.id}",
+                 {"reason": reason, "detailed": private, "message": msg.id})
+    return msg
