@@ -19,7 +19,7 @@ from bot.intents import INTENTS, classify_intent
 from bot.language import detect_language, explicit_switch
 from bot.messages import Inbound, Reply
 from dialogs import language as language_dialog
-from dialogs import link, menu, optout, verify
+from dialogs import link, menu, optout, upload, verify
 from dialogs.base import Context, Outcome
 from dialogs.registry import ANSWERS, MATTER_INTENTS, STEPS
 from dialogs.menu import MENU_INTENTS
@@ -27,11 +27,12 @@ from services import audit, handoffs, verification
 from services.dates import looks_like_date
 from services.db import utcnow
 from services.contacts import opted_out_at
+from services.documents import documents_of_message
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
 from services.models import Client, Conversation, Document, FirmSettings, Message
-from services.storage import FileStore
+from services.vault import Vault
 
 log = logging.getLogger(__name__)
 KNOWN_CHOICE_INTENTS = set(INTENTS) | set(ANSWERS)
@@ -45,6 +46,7 @@ class Processed:
 
     message_id: int
     outbound_ids: tuple[int, ...]
+    filed_items: tuple[int, ...] = ()  # checklist items that got files (their staff copy is rebuilt)
 
 
 def _insert(conn: Connection):
@@ -56,7 +58,7 @@ class Engine:
 
     FIRM_CACHE_SECONDS = 30.0
 
-    def __init__(self, clock=utcnow, files: FileStore | None = None):
+    def __init__(self, clock=utcnow, files: Vault | None = None):
         self.clock = clock
         self.files = files
         self._firm: tuple[float, FirmSettings] | None = None
@@ -129,7 +131,8 @@ class Engine:
             ids.append(conn.scalar(insert_document.values(
                 message_id=message_id, channel=inbound.channel, provider_message_id=inbound.provider_id,
                 filename=media.filename, sha256=stored.sha256, mime=media.content_type, size=stored.size,
-                storage_key=stored.key, status="stored", info={}, created_at=self.clock())))
+                storage_key=stored.key, wrapped_key=stored.wrapped_key, key_id=stored.key_id, status="stored",
+                info={}, created_at=self.clock())))
         return ids
 
     # -- process --------------------------------------------------------------------------
@@ -143,18 +146,26 @@ class Engine:
         choice = self._choice(msg, text, state, verified)
         if conv.client_id and not verified:
             verification.forget(conv)
+        docs = documents_of_message(session, msg) if msg.media else []
         prior = conv.language or self._preferred_language(session, conv)
         switch = explicit_switch(text) if text and not choice else None
         neutral = choice or not text or (msg.payload or {}).get("link")  # nothing to detect a language from
         lang = switch or (prior or "es" if neutral else detect_language(text, prior))
         intent = self._intent(text, choice, switch, msg, lang)
+        if any(d.status == "valid" for d in docs):
+            intent = "upload"
+        elif conv.dialog == "upload.collect" and not choice and (upload.says_done(text) or upload.says_skip(text)):
+            intent = upload.DONE if upload.says_done(text) else upload.SKIP
         ctx = Context(session=session, conversation=conv, firm=firm, t=Translator.for_language(lang), now=now,
                       text=text, choice=choice, intent=intent, verified=verified, link=(msg.payload or {}).get("link"))
         dialog, outcome = self._route(ctx)
         if dialog == "verify" and looks_like_date(msg.body or ""):
             msg.body = REDACTED_DATE  # a date of birth, right or wrong, is not kept in the transcript
         if msg.media and conv.opted_out_at is None and conv.status != "handoff":
-            outcome = Outcome(self._media_replies(ctx, msg) + outcome.replies, outcome.step, outcome.state, then=outcome.then)
+            about_files = upload.file_problems(ctx, msg, docs)
+            if dialog == "verify" and intent == "upload":
+                about_files.append(Reply(ctx._("We received your file. We will add it to your case as soon as we confirm who you are.")))
+            outcome = Outcome(about_files + outcome.replies, outcome.step, outcome.state, then=outcome.then)
         if outcome.then:
             # e.g. right after verification: answer what was asked before it.
             dialog, follow = self._answer(ctx, outcome.then)
@@ -243,22 +254,6 @@ class Engine:
 
     # -- helpers ----------------------------------------------------------------------------
     @staticmethod
-    def _media_replies(ctx: Context, msg: Message) -> list[Reply]:
-        """Says what arrived, and what could not be received and why, in the client's language."""
-        replies = []
-        if any("document_id" in m for m in msg.media):
-            replies.append(Reply(ctx._("We received your file. Our team will review it.")))
-        if any(m.get("error") in ("unavailable", "refused") for m in msg.media):
-            replies.append(Reply(ctx._("We could not receive one of your files. Please send it again.")))
-        for item in msg.media:
-            if item.get("error") == "too_large":
-                megabytes = int(item.get("cap") or 0) // (1024 * 1024) or 5
-                replies.append(Reply(ctx._(
-                    "One file was too large to receive here (the limit is %(mb)s MB). Please send a smaller photo, "
-                    "or a PDF of fewer pages.", mb=megabytes)))
-        return replies
-
-    @staticmethod
     def _hint(ctx: Context, count: int) -> str:
         """'Reply 1, 2 or 3.' in the conversation's language (shown where choices are plain text)."""
         if count == 0:
@@ -291,7 +286,7 @@ class Engine:
         if choice:
             return choice if choice in KNOWN_CHOICE_INTENTS else "choice"
         if not text:
-            return "checklist" if msg.media else "unknown"
+            return "upload" if msg.media else "unknown"
         return classify_intent(text, lang)
 
     def _commit_turn(self, session: Session, conv: Conversation, msg: Message, ctx: Context,
@@ -317,4 +312,4 @@ class Engine:
         ]
         session.add_all(outbound)
         session.flush()
-        return Processed(msg.id, tuple(m.id for m in outbound))
+        return Processed(msg.id, tuple(m.id for m in outbound), tuple(sorted(ctx.memo.get("filed_items", ()))))

@@ -18,3 +18,7 @@ def process_message(message_id: int) -> None:
 
 def send_message(message_id: int) -> None:
     runtime().send_message(message_id)
+
+
+def build_staff_copy(item_id: int) -> None:
+    runtime().build_staff_copy(item_id)

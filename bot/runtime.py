@@ -24,8 +24,10 @@ from services.db import make_engine, make_sessionmaker, utcnow
 from services import delivery
 from services import handoffs
 from services.contacts import set_opted_out, sms_allowed
-from services.models import Conversation, Document, Message
-from services.storage import FileStore
+from services import intake, outreach, staff_copy
+from services.antivirus import ClamdScanner
+from services.models import ChecklistItem, Conversation, Document, Message
+from services.vault import MasterKeys, Vault
 
 log = logging.getLogger(__name__)
 MAX_PROCESS_ATTEMPTS = 3
@@ -42,6 +44,11 @@ def _media_to_fetch(media: list[dict]) -> list[dict]:
     return [m for m in media or [] if m.get("url") and "document_id" not in m and "error" not in m]
 
 
+def _media_to_prepare(media: list[dict]) -> bool:
+    """Whether some attachment is still to download, or stored but not yet checked."""
+    return bool(_media_to_fetch(media)) or any("document_id" in m and not m.get("checked") for m in media or [])
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -50,6 +57,8 @@ class Runtime:
     engine: Engine
     channels: dict = field(default_factory=dict)
     queue: object = None
+    vault: Vault | None = None
+    scanner: ClamdScanner | None = None
 
     # -- the doors ------------------------------------------------------------------------
     def accept(self, inbound: Inbound) -> int | None:
@@ -80,8 +89,8 @@ class Runtime:
                     )
                     if msg is None:
                         return  # already handled (a replayed job, or drained by an earlier one)
-                    if _media_to_fetch(msg.media):
-                        fetch_first = msg.id  # download outside the lock, then come back for it
+                    if _media_to_prepare(msg.media):
+                        fetch_first = msg.id  # download and check outside the lock, then come back for it
                     else:
                         handled_id = msg.id
                         result = self.engine.process(session, conv, msg)
@@ -91,17 +100,20 @@ class Runtime:
                 log.error("processing message %s failed", handled_id, exc_info=True)
                 self._count_failure(handled_id)
             if fetch_first is not None:
-                self._fetch_media(fetch_first)
+                self._prepare_media(fetch_first)
                 continue
             if result and result.outbound_ids:
                 # One send job per processed message; it sends the conversation's replies in order.
                 self.queue.enqueue("send_message", result.outbound_ids[-1])
+            for item_id in (result.filed_items if result else ()):
+                self.queue.enqueue("build_staff_copy", item_id)
             if handled_id == message_id:
                 return
 
-    def _fetch_media(self, message_id: int) -> None:
-        """Downloads a message's attachments from its provider (outside any lock), stores them
-        fingerprinted, and notes on the message what could not be received (e.g. too large).
+    def _prepare_media(self, message_id: int) -> None:
+        """Downloads a message's attachments from its provider and checks every file (type, decode
+        limits, quality, virus scan), all outside any lock; the verdicts go on the Document rows and
+        what could not be received (e.g. too large) is noted on the message.
         A download error propagates: the job fails and the relay tries again."""
         with self.Session() as session:
             msg = session.get(Message, message_id)
@@ -133,22 +145,67 @@ class Runtime:
                 log.warning("giving up on media of message %s: %s", message_id, type(exc).__name__)
                 item["error"] = "unavailable"
                 continue
-            stored = self.engine.files.put(data)
+            verdict = intake.check(data, self.scanner)
+            stored = self.vault.put(data)
             with self.Session.begin() as session:
                 doc = Document(message_id=message_id, channel=channel_name, provider_message_id=provider_id,
-                               sha256=stored.sha256, mime=item.get("content_type") or "application/octet-stream",
-                               size=stored.size, storage_key=stored.key, status="stored", info={})
+                               filename=item.get("filename"), sha256=stored.sha256,
+                               mime=item.get("content_type") or "application/octet-stream", size=stored.size,
+                               storage_key=stored.key, wrapped_key=stored.wrapped_key, key_id=stored.key_id,
+                               status="stored", info={})
                 session.add(doc)
                 session.flush()
-                item["document_id"] = doc.id
+                intake.apply(session, doc, verdict)
+                item["document_id"], item["checked"] = doc.id, True
                 session.get(Message, message_id).media = [dict(m) for m in media]
             if hasattr(channel, "delete_media"):
                 try:
                     channel.delete_media(item["url"])
                 except Exception as exc:  # our copy is safe; the provider's copy is removed next time
                     log.warning("could not delete provider copy of media for message %s: %s", message_id, type(exc).__name__)
+        for item in media:  # files that came with their bytes (stored at accept): check them now
+            if "document_id" in item and not item.get("checked"):
+                with self.Session.begin() as session:
+                    doc = session.get(Document, item["document_id"])
+                    try:
+                        data = intake.open_document(session, self.vault, doc)
+                    except intake.TamperedFile:
+                        data = None
+                    if data is not None:
+                        intake.apply(session, doc, intake.check(data, self.scanner))
+                item["checked"] = True
         with self.Session.begin() as session:
             session.get(Message, message_id).media = media
+
+    def build_staff_copy(self, item_id: int) -> None:
+        """Rebuilds one checklist item's staff PDF from its available originals (a job)."""
+        with self.Session.begin() as session:
+            item = session.get(ChecklistItem, item_id, with_for_update=True)
+            if item is not None:
+                staff_copy.rebuild(session, self.vault, item, self.engine.clock())
+
+    def rescan_documents(self) -> int:
+        """Scans files a scanner outage left waiting; infected ones are taken off their item and the
+        client is asked for a new copy. Returns how many were scanned clean or infected."""
+        if self.scanner is None:
+            return 0
+        with self.Session.begin() as session:
+            firm = self.engine.firm(session)
+            now = self.engine.clock()
+            pending_items = {d.item_id for d in session.scalars(select(Document).where(Document.scan_status == "pending"))}
+            infected = intake.rescan_pending(session, self.vault, self.scanner, now)
+            notices = []
+            for doc in infected:
+                if doc.uploader_client_id:
+                    notices.append(outreach.notify(
+                        session, doc.uploader_client_id,
+                        lambda t: t.gettext("Our security check did not accept a file you sent us. Please send a new photo of the document instead."),
+                        firm=firm, now=now, reason="document_infected"))
+            still = {d.item_id for d in session.scalars(select(Document).where(Document.scan_status == "pending"))}
+        self.queue_sends(n.id for n in notices if n is not None)
+        for item_id in pending_items - still - {None}:
+            self.queue.enqueue("build_staff_copy", item_id)
+        return len(pending_items - still)
 
     @staticmethod
     def _download(fetch, url: str, attempts: int = 3) -> bytes:
@@ -381,6 +438,7 @@ class Runtime:
                 try:
                     self.relay()
                     self.reconcile()
+                    self.rescan_documents()
                 except Exception as exc:
                     log.error("relay pass failed: %s", type(exc).__name__)
                 time.sleep(interval)
@@ -421,7 +479,11 @@ class Runtime:
 def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runtime:
     """Builds everything once from Settings. Without REDIS_URL (or in_process=True) jobs run in-process."""
     db = make_engine(settings.database_url)
-    runtime = Runtime(settings=settings, db=db, Session=make_sessionmaker(db), engine=Engine(files=FileStore(settings.storage_dir)))
+    keys = (MasterKeys.parse(settings.encryption_key) if settings.encryption_key
+            else MasterKeys.development(settings.storage_dir.parent / "development-master.key"))
+    vault = Vault(settings.storage_dir, keys)
+    runtime = Runtime(settings=settings, db=db, Session=make_sessionmaker(db), engine=Engine(files=vault), vault=vault,
+                      scanner=ClamdScanner(settings.clamd_address) if settings.clamd_address else None)
     # Providers come with the channels work; until one is configured its replies go to the simulator.
     runtime.channels = {name: SimulatorChannel(name) for name in ("sms", "whatsapp", "telegram")}
     if settings.telegram_bot_token:
@@ -436,5 +498,6 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
     # SQLite takes one writer at a time, so more threads would only wait on its lock.
     threads = 1 if settings.is_sqlite else 4
     runtime.queue = RQQueue(settings.redis_url) if use_rq else InProcessQueue(
-        {"process_message": runtime.process_message, "send_message": runtime.send_message}, threads=threads)
+        {"process_message": runtime.process_message, "send_message": runtime.send_message,
+         "build_staff_copy": runtime.build_staff_copy}, threads=threads)
     return runtime

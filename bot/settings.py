@@ -86,6 +86,16 @@ class Settings:
         """Refuses combinations that cannot work, naming the setting."""
         if self.production and self.secret_key == "dev-insecure-secret-key":
             raise SettingsError("PUENTE_SECRET_KEY is required when PUENTE_ENV=production")
+        if self.production and not self.encryption_key:
+            raise SettingsError("PUENTE_ENCRYPTION_KEY is required when PUENTE_ENV=production "
+                                "(generate one with: puente documents new-key)")
+        if self.encryption_key:
+            from services.vault import MasterKeys
+
+            try:
+                MasterKeys.parse(self.encryption_key)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
         if self.twilio_account_sid and not self.twilio_auth_token:
             raise SettingsError("TWILIO_AUTH_TOKEN is required when TWILIO_ACCOUNT_SID is set")
         if self.telegram_bot_token and not self.telegram_webhook_secret:

@@ -1,8 +1,11 @@
 """Answers "what's still missing?" from the matter's document checklist."""
 from __future__ import annotations
 
+from dialogs import upload
 from dialogs.base import Context, Outcome, reply
-from services.checklists import item_instructions, item_name, items_by_status
+from services.checklists import item_name, items_by_status
+from services.documents import can_upload, progress
+from services.reviews import reason_for_client
 
 
 def answer(ctx: Context) -> Outcome:
@@ -21,18 +24,20 @@ def answer(ctx: Context) -> Outcome:
     if rejected:
         lines.append(ctx._("Documents we need again:"))
         for item in rejected:
-            if item.reason:
-                lines.append(ctx._("• %(name)s — reason: %(reason)s", name=name(item), reason=item.reason))
+            reason = reason_for_client(ctx.t, item)
+            if reason:
+                lines.append(ctx._("• %(name)s — reason: %(reason)s", name=name(item), reason=reason))
             else:
                 lines.append(f"• {name(item)}")
     if received:
         lines.append(ctx._("Received, under review: %(items)s", items=", ".join(name(i) for i in received)))
     if accepted:
         lines.append(ctx._("Accepted: %(items)s", items=", ".join(name(i) for i in accepted)))
+    done, total = progress(ctx.session, matter)
+    lines.append(ctx._("Progress: %(done)s of %(total)s documents accepted.", done=done, total=total))
     replies = [reply("\n".join(lines))]
-    first = (rejected or missing or [None])[0]
-    if first is not None:
-        how = item_instructions(ctx.t, matter, first)
-        if how:
-            replies.append(reply(ctx._("To start with %(name)s: %(how)s", name=name(first), how=how)))
-    return Outcome(replies)
+    first = next((i for i in rejected + missing if can_upload(matter, i)), None)
+    if first is None:
+        return Outcome(replies)
+    walk = upload.ask_for(ctx, first, [])  # the list becomes the conversation: ask for the first one now
+    return Outcome(replies + walk.replies, walk.step, walk.state)

@@ -4,7 +4,7 @@ The engine looks names up here; each value is a plain step function `(ctx) -> Ou
 """
 from __future__ import annotations
 
-from dialogs import appointments, balance, checklist, handoff, menu, status, verify
+from dialogs import appointments, balance, checklist, handoff, menu, status, upload, verify
 from dialogs.base import Outcome, Step
 
 
@@ -20,11 +20,14 @@ ANSWERS: dict[str, tuple[str, Step]] = {
     "help": ("help", menu.help_),
     "handoff": ("handoff", handoff.start),
     "switch_matter": ("verify", verify.switch_matter),
+    "upload": ("upload", upload.receive),
 }
-MATTER_INTENTS = ("status", "balance", "payment", "checklist", "appointments")
+MATTER_INTENTS = ("status", "balance", "payment", "checklist", "appointments", "upload")
 
 STEPS: dict[str, tuple[str, Step]] = {
     "verify.ask_dob": ("verify", verify.unverified_turn),
     "verify.choose_client": ("verify", verify.choose_client),
     "verify.choose_matter": ("verify", verify.choose_matter),
+    "upload.collect": ("upload", upload.collect),
+    "upload.which": ("upload", upload.which),
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dialogs.base import Context, Outcome, reply
+from services.documents import progress
 from services.matters import matter_title
 from services.stages import STAGE_TEXT
 
@@ -17,4 +18,7 @@ def answer(ctx: Context) -> Outcome:
     if matter.receipt_number:
         lines.append(ctx._("USCIS receipt number: %(receipt)s.", receipt=matter.receipt_number))
     lines.append(ctx._("Next step: %(next)s", next=ctx._(stage.next_step)))
+    done, total = progress(ctx.session, matter)
+    if total:
+        lines.append(ctx._("Documents: %(done)s of %(total)s accepted.", done=done, total=total))
     return Outcome([reply("\n".join(lines))])

@@ -137,4 +137,4 @@ def _only_a_date(text: str) -> bool:
 
 
 # What a sender may ask before verifying; answered right after verification.
-ANSWERABLE = ("status", "balance", "payment", "checklist", "appointments", "greeting")
+ANSWERABLE = ("status", "balance", "payment", "checklist", "appointments", "greeting", "upload")

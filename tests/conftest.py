@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from bot.messages import Inbound
+from bot.messages import Inbound, Media
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from services.db import Base
@@ -128,10 +128,14 @@ class Chat:
     _n: int = 0
 
     def say(self, text: str = "", choice: str | None = None, provider_id: str | None = None,
-            link: str | None = None) -> Turn:
+            link: str | None = None, files: list[tuple[bytes, str]] | None = None) -> Turn:
+        """Sends text (or a button press), optionally with files as (bytes, declared content type)."""
         self._n += 1
         pid = provider_id or f"test-{uuid.uuid4().hex}"  # unique even when Chat objects are short-lived
-        message_id = self.runtime.accept(Inbound(self.channel, self.address, pid, text=text, choice=choice, link=link))
+        media = tuple(Media(content_type=kind, filename=f"file{i}", size=len(data), content=data)
+                      for i, (data, kind) in enumerate(files or []))
+        message_id = self.runtime.accept(Inbound(self.channel, self.address, pid, text=text, choice=choice, link=link,
+                                                 media=media))
         assert message_id is not None, "message was treated as a replay"
         msg = self.runtime.wait_processed(message_id, timeout=20)
         assert msg is not None, "message was not processed"

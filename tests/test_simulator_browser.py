@@ -155,3 +155,44 @@ def test_english_conversation_shows_status(page, base_url):
     page.select_option("#sim-channel", "sms")
     expect(messages.locator(".msg-assistant", has_text="Interview scheduled")).to_be_visible(timeout=REPLY_TIMEOUT)
     assert page.locator("#sim-messages .msg-client").count() == 3
+
+
+def test_attached_photo_is_filed_to_the_checklist(page, base_url, tmp_path):
+    """María verifies, asks what is missing and attaches a photo, as from her phone: it travels as a
+    Twilio WhatsApp media message through the sandbox and is filed to the item being asked for."""
+    from tests.samples import photo
+
+    _open(page, base_url, "+15555550101", channel="whatsapp")
+    messages = page.locator("#sim-messages")
+    _say(page, "hola")
+    expect(messages.locator(".msg-assistant").last).to_contain_text("fecha de nacimiento")
+    _say(page, "21/03/1988")
+    expect(messages.locator(".msg-assistant", has_text="María").first).to_be_visible()
+    _say(page, "qué me falta")
+    expect(messages.locator(".msg-assistant", has_text="Por favor, envíe")).to_be_visible()
+
+    attach = page.get_by_role("button", name="Adjuntar foto o PDF · Attach photo or PDF")
+    expect(attach).to_be_visible()
+    file_input = page.locator("#sim-file")
+    expect(file_input).to_have_attribute("accept", "image/*,application/pdf")
+    assert file_input.get_attribute("capture") is None  # the phone offers camera or gallery itself
+
+    # something obviously too big never leaves the page
+    clients = messages.locator(".msg-client")
+    before = clients.count()
+    big = tmp_path / "enorme.pdf"
+    big.write_bytes(b"\0" * (20 * 1024 * 1024 + 1))
+    file_input.set_input_files(str(big))
+    expect(page.locator("#sim-attach-note")).to_contain_text("20 MB")
+    assert clients.count() == before
+
+    picture = tmp_path / "acta.jpg"
+    picture.write_bytes(photo(seed=30))
+    file_input.set_input_files(str(picture))
+    expect(page.locator("#sim-attach-note")).to_be_hidden()
+    expect(messages.locator(".msg-client .bubble-text").last).to_have_text("📎 acta.jpg")
+    reply = messages.locator(".msg-assistant", has_text="Recibido para «")
+    expect(reply).to_be_visible()
+    expect(reply.last).to_contain_text("Faltan")
+    expect(messages.locator(".msg-client.msg-pending")).to_have_count(0)
+    expect(messages.locator(".msg-client.msg-failed")).to_have_count(0)

@@ -24,6 +24,7 @@ from services.models import Document, Message
 from tests.conftest import make_settings
 from tests.conftest import wipe
 from tests.fakes.telegram import FakeTelegram
+from tests.samples import pdf as sample_pdf, photo as sample_photo
 from web import create_app
 
 TOKEN = "123456:TEST-token"
@@ -151,34 +152,37 @@ def test_a_button_press_is_accepted_as_the_choice_and_its_spinner_is_answered(tg
 
 
 def test_only_the_largest_photo_size_is_kept_and_can_be_fetched(tg):
-    small, large = tg.fake.add_file(b"s" * 900, "photos/s.jpg"), tg.fake.add_file(b"L" * 64_000, "photos/l.jpg")
+    full = sample_photo(seed=2, size=(1280, 960))
+    small, large = tg.fake.add_file(b"s" * 900, "photos/s.jpg"), tg.fake.add_file(full, "photos/l.jpg")
     medium = tg.fake.add_file(b"m" * 9_000, "photos/m.jpg")
     photo = [{"file_id": small, "file_unique_id": "a", "width": 90, "height": 67, "file_size": 900},
-             {"file_id": large, "file_unique_id": "c", "width": 1280, "height": 960, "file_size": 64_000},
+             {"file_id": large, "file_unique_id": "c", "width": 1280, "height": 960, "file_size": len(full)},
              {"file_id": medium, "file_unique_id": "b", "width": 320, "height": 240, "file_size": 9_000}]
     deliver(tg, message_update(40, photo=photo, caption="mi pasaporte"))
     [row] = inbound_rows(tg.runtime)
     assert row.body == "mi pasaporte"
     [media] = row.media
     assert {k: media[k] for k in ("content_type", "url", "filename", "size")} == {
-        "content_type": "image/jpeg", "url": f"tg-file:{large}", "filename": None, "size": 64_000}
+        "content_type": "image/jpeg", "url": f"tg-file:{large}", "filename": None, "size": len(full)}
     # The runtime's media step fetched the largest size only (getFile, then the download).
     assert [r["params"]["file_id"] for r in tg.fake.requests if r["method"] == "getFile"] == [large]
     with tg.runtime.Session() as session:
         document = session.get(Document, media["document_id"])
-        assert document.size == 64_000 and document.sha256 == hashlib.sha256(b"L" * 64_000).hexdigest()
-    assert any("archivo" in m["text"] for m in tg.fake.messages_to(CHAT))  # "Recibimos su archivo…"
+        assert document.size == len(full) and document.sha256 == hashlib.sha256(full).hexdigest()
+        assert document.status == "valid" and document.mime == "image/jpeg"
+    assert any("Recibimos su archivo" in m["text"] for m in tg.fake.messages_to(CHAT))
 
 
 def test_a_document_keeps_its_type_name_and_size(tg):
-    file_id = tg.fake.add_file(b"%PDF-1.7 ...", "documents/acta.pdf")
+    acta = sample_pdf(pages=1)
+    file_id = tg.fake.add_file(acta, "documents/acta.pdf")
     document = {"file_id": file_id, "file_unique_id": "d1", "file_name": "acta de nacimiento.pdf",
-                "mime_type": "application/pdf", "file_size": 12}
+                "mime_type": "application/pdf", "file_size": len(acta)}
     deliver(tg, message_update(41, document=document))
     [row] = inbound_rows(tg.runtime)
     [media] = row.media
     assert {k: media[k] for k in ("content_type", "url", "filename", "size")} == {
-        "content_type": "application/pdf", "url": f"tg-file:{file_id}", "filename": "acta de nacimiento.pdf", "size": 12}
+        "content_type": "application/pdf", "url": f"tg-file:{file_id}", "filename": "acta de nacimiento.pdf", "size": len(acta)}
     assert media["document_id"] and row.state == "processed"
 
 

@@ -14,6 +14,7 @@ from services.demo import seed
 from services.models import Conversation, Document, Message, ProviderReceipt
 from tests.conftest import make_settings, wipe
 from tests.fakes.twilio import FakeTwilio, inbound_form, sign
+from tests.samples import pdf as sample_pdf, photo as sample_photo
 from web import create_app
 
 SID = "AC" + "1" * 32
@@ -193,7 +194,7 @@ def test_whatsapp_window_63016_fails_without_retry(client, rt, fake):
 
 def test_every_attachment_is_fetched_safely_stored_and_deleted_at_twilio(client, rt, fake):
     sid = "SM" + "b" * 32
-    photo, pdf = b"\xff\xd8\xff" + b"p" * 2000, b"%PDF-1.4 " + b"d" * 3000
+    photo, pdf = sample_photo(seed=3), sample_pdf(pages=2)
     urls = [fake.add_media(sid, photo, "image/jpeg"), fake.add_media(sid, pdf, "application/pdf")]
     fake.media_404_first = 1  # not ready on the first try
     post(client, inbound_form(MARIA, SMS_FROM, "", sid=sid, media=[(urls[0], "image/jpeg"), (urls[1], "application/pdf")]))
@@ -294,7 +295,7 @@ def test_a_photo_followed_quickly_by_text_is_still_stored_before_it_is_answered(
     held = []
     rt.queue = type("Hold", (), {"enqueue": lambda self, job, item: held.append((job, item)) or True, "join": lambda self: None})()
     sid = "SM" + "e" * 32
-    url = fake.add_media(sid, b"%PDF-1.4 acta", "application/pdf")
+    url = fake.add_media(sid, sample_pdf(pages=1), "application/pdf")
     post(client, inbound_form(MARIA, SMS_FROM, "", sid=sid, media=[(url, "application/pdf")]))
     post(client, inbound_form(MARIA, SMS_FROM, "hola"))
     later = [item for job, item in held if job == "process_message"][-1]
@@ -378,3 +379,19 @@ def test_past_the_window_an_approved_template_goes_and_the_reply_follows_when_th
     bodies = [m["body"] for m in fake.sent[1:]]
     assert "fecha de nacimiento" in bodies[0]  # the held reply first, then the answer to the new message
     assert len(bodies) == 2 and all(m["content_sid"] is None for m in fake.sent[1:])
+
+
+def test_a_verified_client_files_a_document_by_mms_and_hears_what_is_left(client, rt, fake):
+    for text in ("hola", "21/03/1988", "qué me falta?"):
+        post(client, inbound_form(MARIA, SMS_FROM, text))
+        rt.queue.join()
+    assert "Por favor, envíe: Documentos financieros en común" in fake.sent[-1]["body"]
+    sid = "SM" + "f" * 32
+    url = fake.add_media(sid, sample_photo(seed=21), "image/jpeg")
+    post(client, inbound_form(MARIA, SMS_FROM, "", sid=sid, media=[(url, "image/jpeg")]))
+    rt.queue.join()
+    answer = fake.sent[-1]["body"]
+    assert "Recibido para «Documentos financieros en común»" in answer and "Faltan" in answer
+    with rt.Session() as s:
+        doc = s.scalar(select(Document).where(Document.provider_message_id == sid))
+    assert doc.item_id and doc.status == "valid" and doc.sha256 == hashlib.sha256(sample_photo(seed=21)).hexdigest()

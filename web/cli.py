@@ -1,4 +1,4 @@
-"""The `puente` command line (a FlaskGroup): demo, run, worker, db, import, chat, audit."""
+"""The `puente` command line (a FlaskGroup): demo, run, worker, db, import, chat, audit, documents."""
 from __future__ import annotations
 
 import json
@@ -294,6 +294,11 @@ def telegram_link(client_external_id: str, bot_username: str | None) -> None:
     else:
         click.echo(f"/start {token}")
     click.echo(f"(single use, valid {minutes} minutes)", err=True)
+
+
+from web.cli_documents import documents_group  # noqa: E402  (registered on the group above)
+
+cli.add_command(documents_group)
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 /* Puente chat simulator: a phone-like page that talks to /simulator/api/messages.
  * Plain JS, no build step. Polls for new messages; sends with a client-generated id so that a
- * repeated submit (double click, network retry) is stored once. */
+ * repeated submit (double click, network retry) is stored once. A photo or PDF picked with the
+ * 📎 button goes at once as its own message (multipart), with any typed text as its caption. */
 (function () {
   "use strict";
 
@@ -8,6 +9,16 @@
   var POLL_MS = 700;
   var TYPING_TIMEOUT_MS = 20000;
   var CHANNEL_NAMES = { sms: "SMS", whatsapp: "WhatsApp", telegram: "Telegram" };
+  var MAX_FILE_BYTES = 20 * 1024 * 1024;  // obviously too big for a chat app; the server decides the rest
+  var NOTE_MS = 10000;
+  var TEXT = {
+    tooLarge: "El archivo pesa más de 20 MB; elija uno más pequeño. · The file is larger than 20 MB; please choose a smaller one.",
+    refused: "El servidor no aceptó el archivo (demasiado grande). · The server refused the file (too large).",
+    failed: "No se pudo enviar el mensaje · The message could not be sent",
+    needNumber: "Escriba un número primero · Type a number first",
+    photo: "Foto · Photo",
+    file: "Archivo · File"
+  };
 
   var el = {
     number: document.getElementById("sim-number"),
@@ -23,6 +34,9 @@
     composer: document.getElementById("sim-composer"),
     input: document.getElementById("sim-input"),
     send: document.getElementById("sim-send"),
+    attach: document.getElementById("sim-attach"),
+    file: document.getElementById("sim-file"),
+    attachNote: document.getElementById("sim-attach-note"),
     status: document.getElementById("sim-status")
   };
 
@@ -33,7 +47,8 @@
     timer: null,
     awaiting: false,    // waiting for the assistant's reply (typing indicator)
     awaitingSince: 0,
-    lastOutbound: null  // the newest assistant bubble (its choices are the active ones)
+    lastOutbound: null, // the newest assistant bubble (its choices are the active ones)
+    noteTimer: null
   };
 
   // -- helpers -----------------------------------------------------------------------------
@@ -70,6 +85,34 @@
   }
 
   function setStatus(text) { el.status.textContent = text || ""; }
+
+  // A note about the attachment that stays until read (the status line is cleared by each poll).
+  function showAttachNote(text) {
+    clearTimeout(state.noteTimer);
+    el.attachNote.textContent = text;
+    el.attachNote.hidden = false;
+    state.noteTimer = setTimeout(hideAttachNote, NOTE_MS);
+  }
+
+  function hideAttachNote() {
+    clearTimeout(state.noteTimer);
+    el.attachNote.hidden = true;
+    el.attachNote.textContent = "";
+  }
+
+  // "📎 acta.jpg" for each attachment (providers may not pass the file's name: then its kind),
+  // then the text or caption.
+  function fileLabel(f) {
+    var type = (f && f.content_type) || "";
+    var name = (f && f.filename) || (type === "application/pdf" ? "PDF" : type.indexOf("image/") === 0 ? TEXT.photo : TEXT.file);
+    return "📎 " + name;
+  }
+
+  function messageText(m) {
+    var lines = (m.media || []).map(fileLabel);
+    if (m.text) lines.push(m.text);
+    return lines.join("\n");
+  }
 
   function nearBottom() {
     var s = el.screen;
@@ -163,7 +206,8 @@
         // keep server order: move it to the end of what is confirmed
         el.list.appendChild(li);
       } else {
-        li = bubble("in", m.text || "", when);
+        li = bubble("in", messageText(m), when);
+        if (m.media && m.media.length) li.classList.add("msg-file");
         el.list.appendChild(li);
       }
     } else {
@@ -241,6 +285,7 @@
     el.list.textContent = "";
     setAwaiting(false);
     setStatus("");
+    hideAttachNote();
     updateEmpty();
     var channel = currentChannel();
     el.phone.dataset.channel = channel;
@@ -250,14 +295,18 @@
   }
 
   // -- sending -----------------------------------------------------------------------------
+  // `body` is an object (sent as JSON) or a FormData with the file (the browser sets its boundary).
   function post(body, attempt) {
+    var isForm = typeof FormData !== "undefined" && body instanceof FormData;
+    var headers = { "Accept": "application/json" };
+    if (!isForm) headers["Content-Type"] = "application/json";
     return fetch(API, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify(body)
+      headers: headers,
+      body: isForm ? body : JSON.stringify(body)
     }).then(function (r) {
       if (r.status >= 500 && attempt < 3) throw new Error("retry");
-      if (!r.ok) { var e = new Error("HTTP " + r.status); e.final = true; throw e; }
+      if (!r.ok) { var e = new Error("HTTP " + r.status); e.final = true; e.status = r.status; throw e; }
       return r.json();
     }).catch(function (err) {
       // the same id makes a retry safe: the server stores the message once
@@ -269,21 +318,29 @@
     });
   }
 
+  function needAddress(address) {
+    if (address) return true;
+    setStatus(TEXT.needNumber);
+    el.other.focus();
+    return false;
+  }
+
   function send(opts) {
     var address = currentAddress(), channel = currentChannel();
     var text = (opts.text || "").trim();
-    if (!address) {
-      setStatus("Escriba un número primero · Type a number first");
-      el.other.focus();
-      return;
-    }
+    if (!needAddress(address)) return;
     if (!text && !opts.choice) return;
     var body = { channel: channel, address: address, text: text, choice: opts.choice || null, id: newId() };
-    var gen = state.generation;
+    deliver(body, body.id, text, false);
+  }
 
-    var li = bubble("in", text, new Date());
+  // Shows the client's bubble as pending (confirmed by its id once the server has it) and posts it.
+  function deliver(body, id, shown, isFile) {
+    var gen = state.generation;
+    var li = bubble("in", shown, new Date());
     li.classList.add("msg-pending");
-    li.dataset.pid = body.id;
+    if (isFile) li.classList.add("msg-file");
+    li.dataset.pid = id;
     el.list.appendChild(li);
     updateEmpty();
     scrollToBottom();
@@ -293,13 +350,38 @@
       if (gen !== state.generation) return;
       setStatus("");
       schedule(0);
-    }).catch(function () {
+    }).catch(function (err) {
       if (gen !== state.generation) return;
       li.classList.remove("msg-pending");
       li.classList.add("msg-failed");
       setAwaiting(false);
-      setStatus("No se pudo enviar el mensaje · The message could not be sent");
+      if (err && err.status === 413) showAttachNote(TEXT.refused);
+      else setStatus(TEXT.failed);
     });
+  }
+
+  // A picked photo or PDF goes right away, as a phone's chat app sends it; typed text is its caption.
+  function sendFile(file) {
+    var address = currentAddress();
+    hideAttachNote();
+    if (!needAddress(address)) return;
+    if (file.size > MAX_FILE_BYTES) {
+      showAttachNote(TEXT.tooLarge);
+      return;
+    }
+    var caption = el.input.value.trim();
+    var id = newId();
+    var form = new FormData();
+    form.append("channel", currentChannel());
+    form.append("address", address);
+    form.append("text", caption);
+    form.append("id", id);
+    form.append("file", file, file.name);
+    if (caption) {
+      el.input.value = "";
+      autosize();
+    }
+    deliver(form, id, "📎 " + file.name + (caption ? "\n" + caption : ""), true);
   }
 
   function sendTyped() {
@@ -386,6 +468,13 @@
     }
   });
   el.input.addEventListener("input", autosize);
+
+  el.attach.addEventListener("click", function () { el.file.click(); });
+  el.file.addEventListener("change", function () {
+    var file = el.file.files && el.file.files[0];
+    el.file.value = "";  // picking the same file again sends it again
+    if (file) sendFile(file);
+  });
 
   restoreSelection();
   resetConversation();
