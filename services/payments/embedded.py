@@ -44,9 +44,10 @@ class EmbeddedProvider:
 
     def test_payment(self, link: PaymentLink, invoice: Invoice, nonce: str, now: datetime | None = None) -> tuple[bytes, dict]:
         """The signed event for one press of "Pay" on the test page (the nonce makes a double submit a replay)."""
-        stamp = int((now or datetime.now(timezone.utc)).timestamp())
+        stamp = int(time.time())  # the signature's freshness is wall-clock time; `paid_at` is the caller's now
+        paid_at = int((now or datetime.now(timezone.utc)).timestamp())
         body = {"id": "evt_emb_" + hashlib.sha256(f"{link.provider_ref}:{nonce}".encode()).hexdigest()[:24],
-                "type": "test_payment.succeeded", "created": stamp,
+                "type": "test_payment.succeeded", "created": paid_at,
                 "data": {"checkout": link.provider_ref, "link_token": link.token, "invoice_id": invoice.id,
                          "amount": str(money(link.amount)), "currency": invoice.currency}}
         payload = json.dumps(body, separators=(",", ":")).encode()
@@ -65,7 +66,7 @@ class EmbeddedProvider:
         return [PaymentEvent(provider=self.name, event_id=body["id"], kind="paid",
                              source_ref=f"{data['checkout']}:{body['id']}", amount=money(data["amount"]),
                              currency=data["currency"], invoice_id=int(data["invoice_id"]), link_token=data["link_token"],
-                             occurred_at=datetime.fromtimestamp(stamp, timezone.utc))]
+                             occurred_at=datetime.fromtimestamp(int(body["created"]), timezone.utc))]
 
 
 def new_nonce() -> str:
