@@ -428,3 +428,51 @@ def test_trust_surcharge_is_refused_at_start(database_url, tmp_path):
         make_settings(database_url, tmp_path, PAYMENTS_TRUST_SURCHARGE_PERCENT="3")
     with pytest.raises(SettingsError, match="STRIPE_TRUST_API_KEY or STRIPE_TRUST_ACCOUNT"):
         make_settings(database_url, tmp_path, STRIPE_API_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_x")
+
+
+def test_surcharge_only_on_operating_and_the_ledger_books_the_invoice_part(database_url, tmp_path, clock, stripe_api):
+    wipe(database_url)
+    settings = make_settings(database_url, tmp_path, STRIPE_API_KEY="sk_test_operating", STRIPE_API_URL=stripe_api.url,
+                             STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, STRIPE_TRUST_ACCOUNT="acct_trust123",
+                             PAYMENTS_SURCHARGE_PERCENT="3", PUBLIC_BASE_URL="https://puente.example.com")
+    assert settings.payments_provider == "stripe"  # the default once a Stripe key is set
+    rt = build_runtime(settings, in_process=True)
+    rt.engine.clock = clock
+    try:
+        with rt.Session.begin() as session:
+            seed(session)
+        web = create_app(settings, rt).test_client()
+        checkouts = _open_checkouts(rt, web, stripe_api)
+        assert checkouts["INV-1001"]["amount_total"] == 102000 + 3060  # $1,020.00 + 3 % card surcharge
+        assert checkouts["INV-1002"]["amount_total"] == 67500  # trust: never a surcharge
+        paid = stripe_api.complete(checkouts["INV-1001"]["id"])
+        assert _deliver(web, event("checkout.session.completed", paid["session"])).status_code == 200
+        assert ledger(rt, "INV-1001")[-1] == ("payment", Decimal("1020.00"))
+        assert invoice(rt, "INV-1001").status == "paid"
+    finally:
+        rt.queue.join()
+        rt.close()
+
+
+def test_embedded_provider_is_refused_in_production(database_url, tmp_path):
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="PAYMENTS_PROVIDER=embedded is a test page"):
+        make_settings(database_url, tmp_path, PUENTE_ENV="production", PUENTE_SECRET_KEY="s" * 32)
+    quiet = make_settings(database_url, tmp_path, PUENTE_ENV="production", PUENTE_SECRET_KEY="s" * 32,
+                          PAYMENTS_PROVIDER="none")
+    assert quiet.payments_provider == "none"
+
+
+def test_without_online_payments_the_firm_instructions_are_given(database_url, tmp_path, clock):
+    wipe(database_url)
+    rt = build_runtime(make_settings(database_url, tmp_path, PAYMENTS_PROVIDER="none"), in_process=True)
+    rt.engine.clock = clock
+    try:
+        with rt.Session.begin() as session:
+            seed(session)
+        text = verified(rt, MARIA, "21/03/1988").say("quiero pagar").text
+        assert "transferencia" in text and "/pay/" not in text
+    finally:
+        rt.queue.join()
+        rt.close()
