@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.settings import Settings
 from services.firm import get_firm
+from services.invoices import balance
 from services.payments import links as payment_links
 from services import payment_reminders
 from services.payments.base import InvalidSignature, NotMatched, PaymentProvider
@@ -77,9 +78,10 @@ class PaymentDesk:
             return Received(404)
         with self.Session() as session:
             link = session.scalar(_by_token(token))
-            if link is None or link.status != "live" or link.provider_ref is None:
-                return Received(409)
-            payload, headers = self.provider.test_payment(link, session.get(Invoice, link.invoice_id), nonce, self.clock())
+            invoice = session.get(Invoice, link.invoice_id) if link else None
+            if link is None or link.status != "live" or link.provider_ref is None or link.amount > balance(invoice):
+                return Received(409)  # used, superseded, or more than what is left to pay
+            payload, headers = self.provider.test_payment(link, invoice, nonce, self.clock())
         return self.receive(self.provider, payload, headers)
 
     def receive(self, provider: PaymentProvider | None, payload: bytes, headers: Mapping[str, str]) -> Received:

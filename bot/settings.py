@@ -107,7 +107,8 @@ class Settings:
             stripe_webhook_secret=_env(env, "STRIPE_WEBHOOK_SECRET"),
             stripe_api_url=_env(env, "STRIPE_API_URL", "https://api.stripe.com").rstrip("/"),
             clamd_address=_env(env, "CLAMD_ADDRESS"),
-            payments_provider=_env(env, "PAYMENTS_PROVIDER", "stripe" if _env(env, "STRIPE_API_KEY") else "embedded"),
+            payments_provider=_env(env, "PAYMENTS_PROVIDER", "stripe" if _env(env, "STRIPE_API_KEY")
+                                   else "none" if production else "embedded"),
             stripe_trust_api_key=_env(env, "STRIPE_TRUST_API_KEY"),
             stripe_trust_account=_env(env, "STRIPE_TRUST_ACCOUNT"),
             stripe_operating_account=_env(env, "STRIPE_OPERATING_ACCOUNT"),

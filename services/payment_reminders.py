@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from services import audit, outreach
@@ -19,6 +19,7 @@ from services.invoices import balance
 from services.models import Client, FirmSettings, Invoice, Matter, Reminder
 
 PURPOSE = "invoice_overdue"
+_LOCK_KEY = 7_461_005  # PostgreSQL advisory lock for scheduling (audit uses 7_461_001)
 QUIET_END, QUIET_START = time(8, 0), time(20, 0)  # sending is allowed from 8:00 to 20:00 local time
 FIRST_AT = time(10, 0)
 REMINDER = N_("Reminder: invoice %(number)s has a balance of %(balance)s that was due on %(date)s. "
@@ -39,6 +40,9 @@ def subject(invoice: Invoice) -> str:
 
 def schedule(session: Session, now: datetime) -> int:
     """Creates the reminder row of each overdue unpaid or partial invoice that has none yet."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Several workers run this loop: one at a time, so an invoice never gets two reminder rows.
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     rows = session.execute(
         select(Invoice, Client).join(Matter, Matter.id == Invoice.matter_id).join(Client, Client.id == Matter.client_id)
         .where(Invoice.status.in_(("unpaid", "partial")), Invoice.due.is_not(None), Invoice.due < now.date())

@@ -6,6 +6,7 @@ payment_intent.succeeded for one payment: both carry the payment intent as `sour
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from services.payments.base import NotMatched, PaymentEvent
 from services.payments.ledger import find_entry, record_payment
 from services.payments.links import supersede
 
+log = logging.getLogger(__name__)
 RECEIPT = N_("We received your payment of %(amount)s for invoice %(number)s. Remaining balance on this invoice: "
              "%(balance)s. Thank you!")
 RECEIPT_PAID = N_("We received your payment of %(amount)s for invoice %(number)s. This invoice is now paid in full. "
@@ -143,3 +145,4 @@ def _disputed(session, invoice: Invoice, event: PaymentEvent, firm, now, applied
     audit.record(session, "system", "finance_alert", f"invoice:{invoice.id}",
                  {"reason": "chargeback", "amount": str(event.amount), "account": invoice.account,
                   "invoice": invoice.number, "matter": invoice.matter_id})
+    log.warning("chargeback recorded on invoice %s (%s account): finance alerted", invoice.id, invoice.account)
