@@ -62,6 +62,7 @@ class Engine:
         self.clock = clock
         self.files = files
         self._firm: tuple[float, FirmSettings] | None = None
+        self.pay_options = None  # dialogs.base.PayOptions when online payments are configured
 
     def firm_changed(self) -> None:
         """Forget the cached firm settings (after changing them in this process)."""
@@ -157,7 +158,8 @@ class Engine:
         elif conv.dialog == "upload.collect" and not choice and (upload.says_done(text) or upload.says_skip(text)):
             intent = upload.DONE if upload.says_done(text) else upload.SKIP
         ctx = Context(session=session, conversation=conv, firm=firm, t=Translator.for_language(lang), now=now,
-                      text=text, choice=choice, intent=intent, verified=verified, link=(msg.payload or {}).get("link"))
+                      text=text, choice=choice, intent=intent, verified=verified, link=(msg.payload or {}).get("link"),
+                      pay=self.pay_options)
         dialog, outcome = self._route(ctx)
         if dialog == "verify" and looks_like_date(msg.body or ""):
             msg.body = REDACTED_DATE  # a date of birth, right or wrong, is not kept in the transcript

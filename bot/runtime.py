@@ -12,10 +12,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.engine import Engine
+from bot.payments import PaymentDesk
 from bot.messages import Inbound, Reply
 from bot.queue import InProcessQueue, RQQueue
 from bot.settings import Settings
 from channels.base import MediaTooLarge, SendResult
+from dialogs.base import PayOptions
 from channels.simulator import SimulatorChannel
 from channels.telegram import TelegramChannel
 from channels.twilio import TwilioChannel
@@ -59,6 +61,7 @@ class Runtime:
     queue: object = None
     vault: Vault | None = None
     scanner: ClamdScanner | None = None
+    payments: object = None  # bot.payments.PaymentDesk
 
     # -- the doors ------------------------------------------------------------------------
     def accept(self, inbound: Inbound) -> int | None:
@@ -439,6 +442,8 @@ class Runtime:
                     self.relay()
                     self.reconcile()
                     self.rescan_documents()
+                    if self.payments is not None:
+                        self.payments.housekeeping()
                 except Exception as exc:
                     log.error("relay pass failed: %s", type(exc).__name__)
                 time.sleep(interval)
@@ -494,6 +499,10 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
         for name, sender in (("sms", settings.twilio_sms_from), ("whatsapp", settings.twilio_whatsapp_from)):
             runtime.channels[name] = TwilioChannel(name, settings.twilio_account_sid, settings.twilio_auth_token, sender,
                                                    settings.twilio_api_url, callback)
+    runtime.payments = PaymentDesk(settings, runtime.Session, lambda: runtime.engine.clock(), runtime.queue_sends)
+    if runtime.payments.provider is not None:
+        runtime.engine.pay_options = PayOptions(settings.payments_provider, settings.public_base_url,
+                                                settings.payment_link_days)
     use_rq = settings.redis_url and not in_process
     # SQLite takes one writer at a time, so more threads would only wait on its lock.
     threads = 1 if settings.is_sqlite else 4

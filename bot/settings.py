@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,6 +16,24 @@ class SettingsError(RuntimeError):
 def _env(environ: dict[str, str], name: str, default: str | None = None) -> str | None:
     value = environ.get(name)
     return value if value not in (None, "") else default
+
+
+def _int(environ: dict[str, str], name: str, default: int) -> int:
+    value = _env(environ, name)
+    try:
+        return default if value is None else int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _percent(name: str, value: str) -> Decimal:
+    try:
+        percent = Decimal(value)
+    except InvalidOperation:
+        raise SettingsError(f"{name} must be a number (a percentage), got {value!r}") from None
+    if not Decimal("0") <= percent <= Decimal("10"):
+        raise SettingsError(f"{name} must be between 0 and 10 (percent), got {value!r}")
+    return percent
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,17 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_url: str = "https://api.stripe.com"
     clamd_address: str | None = None
+    # Payments: "stripe" | "embedded" (a test page, no money moves) | "none" (instructions only).
+    payments_provider: str = "embedded"
+    stripe_trust_api_key: str | None = None  # a separate Stripe account for trust (IOLTA) money
+    stripe_trust_account: str | None = None  # or a connected account id (acct_…) for trust
+    stripe_operating_account: str | None = None  # a connected account id for operating (optional)
+    stripe_trust_webhook_secret: str | None = None  # the trust account's own endpoint secret
+    payments_surcharge_percent: str = "0"  # card surcharge on operating invoices only
+    payments_trust_surcharge_percent: str = "0"  # must stay 0: never a surcharge on trust money
+    payment_link_days: int = 7
+    payment_reminder_interval_days: int = 7
+    payment_reminder_max: int = 3
     # The embedded demo: simulator page on, demo data seeded.
     demo: bool = False
     production: bool = False
@@ -77,6 +107,17 @@ class Settings:
             stripe_webhook_secret=_env(env, "STRIPE_WEBHOOK_SECRET"),
             stripe_api_url=_env(env, "STRIPE_API_URL", "https://api.stripe.com").rstrip("/"),
             clamd_address=_env(env, "CLAMD_ADDRESS"),
+            payments_provider=_env(env, "PAYMENTS_PROVIDER", "stripe" if _env(env, "STRIPE_API_KEY")
+                                   else "none" if production else "embedded"),
+            stripe_trust_api_key=_env(env, "STRIPE_TRUST_API_KEY"),
+            stripe_trust_account=_env(env, "STRIPE_TRUST_ACCOUNT"),
+            stripe_operating_account=_env(env, "STRIPE_OPERATING_ACCOUNT"),
+            stripe_trust_webhook_secret=_env(env, "STRIPE_TRUST_WEBHOOK_SECRET"),
+            payments_surcharge_percent=_env(env, "PAYMENTS_SURCHARGE_PERCENT", "0"),
+            payments_trust_surcharge_percent=_env(env, "PAYMENTS_TRUST_SURCHARGE_PERCENT", "0"),
+            payment_link_days=_int(env, "PAYMENT_LINK_DAYS", 7),
+            payment_reminder_interval_days=_int(env, "PAYMENT_REMINDER_INTERVAL_DAYS", 7),
+            payment_reminder_max=_int(env, "PAYMENT_REMINDER_MAX", 3),
             production=production,
         )
         settings.check()
@@ -100,8 +141,38 @@ class Settings:
             raise SettingsError("TWILIO_AUTH_TOKEN is required when TWILIO_ACCOUNT_SID is set")
         if self.telegram_bot_token and not self.telegram_webhook_secret:
             raise SettingsError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_BOT_TOKEN is set")
+        self._check_payments()
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise SettingsError("DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+
+    def _check_payments(self) -> None:
+        """Trust money never pays a surcharge and never lands in the operating account."""
+        if _percent("PAYMENTS_TRUST_SURCHARGE_PERCENT", self.payments_trust_surcharge_percent) != 0:
+            raise SettingsError("PAYMENTS_TRUST_SURCHARGE_PERCENT must be 0: card fees are never charged to trust (client) money")
+        _percent("PAYMENTS_SURCHARGE_PERCENT", self.payments_surcharge_percent)
+        if self.payments_provider not in ("stripe", "embedded", "none"):
+            raise SettingsError("PAYMENTS_PROVIDER must be stripe, embedded or none")
+        if self.payments_provider == "stripe":
+            if not self.stripe_api_key:
+                raise SettingsError("STRIPE_API_KEY is required when PAYMENTS_PROVIDER=stripe")
+            if not self.stripe_webhook_secret:
+                raise SettingsError("STRIPE_WEBHOOK_SECRET is required when PAYMENTS_PROVIDER=stripe")
+            if not (self.stripe_trust_api_key or self.stripe_trust_account):
+                raise SettingsError("STRIPE_TRUST_API_KEY or STRIPE_TRUST_ACCOUNT is required when PAYMENTS_PROVIDER=stripe "
+                                    "(trust money never goes to the operating account)")
+            if self.stripe_trust_account and self.stripe_trust_account == self.stripe_operating_account:
+                raise SettingsError("STRIPE_TRUST_ACCOUNT must differ from STRIPE_OPERATING_ACCOUNT")
+        if self.production and self.payments_provider == "embedded":
+            raise SettingsError("PAYMENTS_PROVIDER=embedded is a test page (no money moves); use stripe or none "
+                                "when PUENTE_ENV=production")
+        if self.payment_link_days < 1 or self.payment_reminder_interval_days < 1 or self.payment_reminder_max < 0:
+            raise SettingsError("PAYMENT_LINK_DAYS and PAYMENT_REMINDER_INTERVAL_DAYS must be at least 1, "
+                                "PAYMENT_REMINDER_MAX at least 0")
+
+    @property
+    def surcharge_percent(self) -> Decimal:
+        """The card surcharge on operating invoices (trust invoices never have one)."""
+        return Decimal(self.payments_surcharge_percent)
 
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed (tests, the demo)."""

@@ -17,6 +17,15 @@ from services.matters import open_matters
 from services.models import Client, Conversation, FirmSettings, Matter
 
 
+@dataclass(frozen=True)
+class PayOptions:
+    """How payment links are made here: the provider's name, the public address, the link lifetime."""
+
+    provider: str
+    base_url: str
+    link_days: int = 7
+
+
 @dataclass
 class Context:
     """One turn of one conversation, with everything a step may use."""
@@ -32,6 +41,7 @@ class Context:
     verified: bool = False
     link: str | None = None
     memo: dict[str, Any] = field(default_factory=dict)
+    pay: PayOptions | None = None  # None: no online payments, instructions only
 
     def _(self, msgid: str, **params: Any) -> str:
         """Translates a client-facing sentence into the conversation's language."""

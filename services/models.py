@@ -136,6 +136,8 @@ class Matter(Base):
     stage: Mapped[str] = mapped_column(String(40), default="intake")
     receipt_number: Mapped[str | None] = mapped_column(String(13))
     stage_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A stage staff asked for that an unpaid invoice blocks; the matter moves on when it is paid.
+    waiting_stage: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     client: Mapped[Client] = relationship(back_populates="matters")
@@ -251,6 +253,12 @@ class Payment(Base):
 
 
 class PaymentLink(Base):
+    """A payment link for one invoice version and amount; `token` is the unguessable part of /pay/<token>.
+
+    status: live → expiring (superseded; the provider's checkout must still be closed) → expired,
+    or live → used (paid through it) | void (the invoice was voided or disputed).
+    """
+
     __tablename__ = "payment_links"
     __table_args__ = (UniqueConstraint("invoice_id", "invoice_version", "amount"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -263,6 +271,8 @@ class PaymentLink(Base):
     url: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="live")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the provider's checkout behind `url` closes (Stripe's last at most 24 hours).
+    provider_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

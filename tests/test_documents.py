@@ -334,3 +334,13 @@ def _with_comment(jpeg: bytes, comment: bytes) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=90, comment=comment)
     return out.getvalue()
+
+
+def test_production_refuses_to_start_without_a_valid_encryption_key(database_url, tmp_path):
+    from bot.settings import SettingsError
+    from tests.conftest import make_settings
+
+    with pytest.raises(SettingsError, match="PUENTE_ENCRYPTION_KEY is required"):
+        make_settings(database_url, tmp_path, PUENTE_ENV="production", PUENTE_SECRET_KEY="s" * 32)
+    with pytest.raises(SettingsError, match="32-byte keys"):
+        make_settings(database_url, tmp_path, PUENTE_ENCRYPTION_KEY="too-short")

@@ -27,6 +27,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.register_blueprint(webhooks_bp)
 
+    from web.pay import bp as pay_bp
+
+    app.register_blueprint(pay_bp)
+
     if settings.demo:
         from web.provider_sandbox import bp as sandbox_bp
         from web.simulator import bp as simulator_bp

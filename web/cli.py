@@ -296,6 +296,61 @@ def telegram_link(client_external_id: str, bot_username: str | None) -> None:
     click.echo(f"(single use, valid {minutes} minutes)", err=True)
 
 
+@cli.group("matters")
+def matters_group() -> None:
+    """Matters: stage changes (held while an invoice that blocks the stage is unpaid)."""
+
+
+@matters_group.command("stage")
+@click.argument("external_id")
+@click.argument("stage")
+@click.option("--actor", default="cli", show_default=True, help="Who asks (recorded in the audit trail).")
+def matters_stage(external_id: str, stage: str, actor: str) -> None:
+    """Moves a matter to STAGE, or says which unpaid invoices hold it (the matter then moves on when they are paid)."""
+    from sqlalchemy import select
+
+    from services.db import make_engine, make_sessionmaker, utcnow
+    from services.matters import StageBlocked, change_stage
+    from services.models import STAGES, Matter
+
+    if stage not in STAGES:
+        raise click.ClickException(f"unknown stage {stage!r}; one of: {', '.join(STAGES)}")
+    engine = make_engine(_settings().database_url)
+    refused = None
+    with make_sessionmaker(engine).begin() as session:
+        matter = session.scalar(select(Matter).where(Matter.external_id == external_id))
+        if matter is None:
+            raise click.ClickException(f"no matter with external id {external_id}")
+        try:
+            change_stage(session, matter, stage, f"cli:{actor}", utcnow())
+        except StageBlocked as exc:
+            refused = exc  # committed all the same: the refusal is audited and the stage remembered
+    if refused:
+        click.echo(f"Refused: {external_id} cannot move to {stage} until invoice {', '.join(refused.invoice_numbers)} "
+                   f"is paid. It will move to {stage} when the payment arrives.", err=True)
+        sys.exit(1)
+    click.echo(f"{external_id} is now at stage {stage}")
+
+
+@cli.group("reminders")
+def reminders_group() -> None:
+    """Reminders about overdue invoices."""
+
+
+@reminders_group.command("run")
+def reminders_run() -> None:
+    """Schedules and sends the overdue-invoice reminders that are due now (quiet hours respected)."""
+    from bot.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        sent = runtime.payments.run_reminders()
+        runtime.queue.join()
+    finally:
+        runtime.close()
+    click.echo(f"reminders sent: {sent}")
+
+
 from web.cli_documents import documents_group  # noqa: E402  (registered on the group above)
 
 cli.add_command(documents_group)

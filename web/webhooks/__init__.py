@@ -10,4 +10,4 @@ def runtime():
     return current_app.extensions["puente"]
 
 
-from web.webhooks import telegram, twilio  # noqa: E402,F401  (each registers its routes on bp)
+from web.webhooks import stripe, telegram, twilio  # noqa: E402,F401  (each registers its routes on bp)

@@ -1,0 +1,148 @@
+"""Applies verified payment events: ledger entry, invoice status, links, receipt, event, stage.
+
+Everything happens in the caller's transaction. A replayed event (same provider event id) is a
+no-op, and so is a second event for the same payment (Stripe sends checkout.session.completed and
+payment_intent.succeeded for one payment: both carry the payment intent as `source_ref`).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services import audit, events, outreach
+from services.i18n import N_, Translator
+from services.invoices import balance, money
+from services.matters import release_waiting_stage
+from services.models import FirmSettings, Invoice, Matter, Payment, PaymentLink, ProviderReceipt
+from services.payments.base import NotMatched, PaymentEvent
+from services.payments.ledger import find_entry, record_payment
+from services.payments.links import supersede
+
+log = logging.getLogger(__name__)
+RECEIPT = N_("We received your payment of %(amount)s for invoice %(number)s. Remaining balance on this invoice: "
+             "%(balance)s. Thank you!")
+RECEIPT_PAID = N_("We received your payment of %(amount)s for invoice %(number)s. This invoice is now paid in full. "
+                  "Thank you!")
+RECEIPT_TEASER = N_("%(firm)s received a payment from you. Reply to this message to see the receipt.")
+
+
+@dataclass
+class Applied:
+    """What applying one webhook's events did: notices to send after commit, and whether it was all a replay."""
+
+    notices: list[int] = field(default_factory=list)
+    entries: int = 0
+    replays: int = 0
+
+
+def _first_time(session: Session, event: PaymentEvent, now: datetime) -> bool:
+    """Stores the provider's event id; False when it was stored before (a replay)."""
+    found = session.scalar(select(ProviderReceipt.id).where(
+        ProviderReceipt.provider == event.provider, ProviderReceipt.provider_id == event.event_id,
+        ProviderReceipt.status == "payment_event"))
+    if found is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(ProviderReceipt(provider=event.provider, provider_id=event.event_id, status="payment_event",
+                                        matched=True, received_at=now))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def _invoice_for(session: Session, event: PaymentEvent) -> Invoice:
+    invoice_id = event.invoice_id
+    if invoice_id is None and event.payment_ref:
+        original = find_entry(session, event.provider, event.payment_ref)
+        invoice_id = original.invoice_id if original else None
+    invoice = session.get(Invoice, invoice_id, with_for_update=True) if invoice_id else None
+    if invoice is None:
+        raise NotMatched(f"{event.provider} event {event.event_id} names no known invoice")
+    return invoice
+
+
+def apply_events(session: Session, evts: list[PaymentEvent], *, firm: FirmSettings, now: datetime) -> Applied:
+    """Applies each event once; raises NotMatched (nothing stored) when one cannot be placed yet."""
+    applied = Applied()
+    for event in evts:
+        if not _first_time(session, event, now):
+            applied.replays += 1
+            continue
+        if event.kind == "ignored":
+            continue
+        invoice = _invoice_for(session, event)
+        handler = {"paid": _paid, "refunded": _refunded, "disputed": _disputed}[event.kind]
+        handler(session, invoice, event, firm, now, applied)
+    return applied
+
+
+def _paid(session, invoice: Invoice, event: PaymentEvent, firm, now, applied: Applied) -> None:
+    entry = record_payment(session, invoice, event.amount, source=event.provider, source_ref=event.source_ref,
+                           kind="payment", paid_at=event.occurred_at or now, currency=event.currency)
+    if entry is None:
+        return
+    applied.entries += 1
+    link = _link(session, event)
+    if link is not None and link.invoice_id == invoice.id:
+        link.status = "used"
+    supersede(session, invoice)  # what is left to pay changed: older links no longer fit
+    left = balance(invoice)
+    matter = session.get(Matter, invoice.matter_id)
+    events.record(session, "invoice_paid", matter=matter, now=now,
+                  data={"invoice_id": invoice.number, "status": invoice.status, "amount": str(entry.amount),
+                        "balance": str(left), "account": invoice.account, "provider": event.provider})
+
+    def compose(t: Translator) -> str:
+        msgid = RECEIPT_PAID if left <= 0 else RECEIPT
+        return t.gettext(msgid, amount=t.money(entry.amount, invoice.currency), number=invoice.number,
+                         balance=t.money(max(left, Decimal("0.00")), invoice.currency))
+
+    notice = outreach.notify(session, matter.client_id, compose, firm=firm, now=now, reason="payment_receipt",
+                             teaser=RECEIPT_TEASER)
+    if notice is not None:
+        applied.notices.append(notice.id)
+    if release_waiting_stage(session, matter, now):
+        audit.record(session, "system", "stage_released", f"matter:{matter.id}", {"invoice": invoice.id})
+
+
+def _link(session: Session, event: PaymentEvent) -> PaymentLink | None:
+    if event.link_token:
+        return session.scalar(select(PaymentLink).where(PaymentLink.token == event.link_token))
+    link_id = (event.details or {}).get("link_id")
+    return session.get(PaymentLink, int(link_id)) if link_id and str(link_id).isdigit() else None
+
+
+def _refunded(session, invoice: Invoice, event: PaymentEvent, firm, now, applied: Applied) -> None:
+    """Stripe reports the charge's refunded total; the ledger gets the part not booked yet."""
+    charge = (event.details or {}).get("charge", "")
+    booked = -sum((money(p.amount) for p in session.scalars(select(Payment).where(
+        Payment.source == event.provider, Payment.kind == "refund", Payment.source_ref.like(f"{charge}:refunded:%")))),
+        Decimal("0.00"))
+    delta = money(event.amount) - booked
+    if delta <= 0:
+        return  # an older refund event arriving after a newer one: already counted
+    if record_payment(session, invoice, -delta, source=event.provider, source_ref=event.source_ref, kind="refund",
+                      paid_at=event.occurred_at or now, currency=event.currency) is not None:
+        applied.entries += 1
+
+
+def _disputed(session, invoice: Invoice, event: PaymentEvent, firm, now, applied: Applied) -> None:
+    """A chargeback: the money is withdrawn, the invoice is disputed, finance is alerted."""
+    entry = record_payment(session, invoice, -money(event.amount), source=event.provider, source_ref=event.source_ref,
+                           kind="chargeback", paid_at=event.occurred_at or now, currency=event.currency)
+    if entry is None:
+        return
+    applied.entries += 1
+    supersede(session, invoice)
+    audit.record(session, "system", "finance_alert", f"invoice:{invoice.id}",
+                 {"reason": "chargeback", "amount": str(event.amount), "account": invoice.account,
+                  "invoice": invoice.number, "matter": invoice.matter_id})
+    log.warning("chargeback recorded on invoice %s (%s account): finance alerted", invoice.id, invoice.account)
