@@ -87,6 +87,20 @@ def report(split: str, rows: list[dict]) -> None:
           f" p95 {np.percentile(ms, 95):.1f} ms, max {ms.max():.1f} ms")
 
 
+def summary(n: int = 30, workers: int | None = None) -> None:
+    """A few lines for other benches (bench/documents.py): holdout precision and recall."""
+    rows = run("holdout", n, workers or os.cpu_count() or 1)
+    bad = [r["label"] != "good" for r in rows]
+    flagged = [bool(r["problems"]) for r in rows]
+    tp = sum(b and f for b, f in zip(bad, flagged))
+    print(f"photo quality, holdout ({n} synthetic photos per label; detail: bench/photo_quality.py)")
+    print(f"  flag as bad      precision {pct(tp, sum(flagged))}   recall {pct(tp, sum(bad))}")
+    for p in pq.PROBLEMS:
+        flagged_p = [r for r in rows if p in r["problems"]]
+        hits = sum(r["label"] == p for r in flagged_p)
+        print(f"  {p:<14}   precision {pct(hits, len(flagged_p))}   recall {pct(hits, n)}")
+
+
 def time_12mp() -> None:
     image = generate(SPLITS["holdout"], "good", size=(4000, 3000))
     times = []

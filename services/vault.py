@@ -49,7 +49,10 @@ class MasterKeys:
         for part in (p.strip() for p in value.split(",")):
             if not part:
                 continue
-            raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+            try:
+                raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+            except ValueError:
+                raw = b""
             if len(raw) != 32:
                 raise ValueError("PUENTE_ENCRYPTION_KEY must hold 32-byte keys (urlsafe base64), current first")
             keys.append(raw)
