@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services import audit
-from services.antivirus import ClamdScanner, ScannerUnavailable
+from services.antivirus import ClamdScanner, ScannerUnavailable, StreamTooLarge
 from services.inspection import inspect
 from services.models import ChecklistItem, Document
 from services.vault import TamperedFile, Vault  # noqa: F401  (TamperedFile is part of this module's API)
@@ -44,6 +44,8 @@ def check(data: bytes, scanner: ClamdScanner | None) -> Verdict:
         return Verdict("valid", "not_scanned", mime, info)
     try:
         scan = scanner.scan(data)
+    except StreamTooLarge:  # over clamd's StreamMaxLength: it can never be scanned, so never let through
+        return Verdict("refused", "not_scanned", mime, {**info, "problem": "too_large"})
     except ScannerUnavailable as exc:
         log.warning("virus scanner unavailable (%s): file kept, unavailable until scanned", type(exc).__name__)
         return Verdict("valid", "pending", mime, info)
@@ -88,6 +90,11 @@ def rescan_pending(session: Session, vault: Vault, scanner: ClamdScanner, now: d
             continue
         try:
             scan = scanner.scan(data)
+        except StreamTooLarge:
+            doc.status, doc.scan_status = "refused", "not_scanned"
+            doc.info = {**(doc.info or {}), "problem": "too_large"}
+            audit.record(session, "system", "document_unscannable", f"document:{doc.id}", {"size": doc.size})
+            continue
         except ScannerUnavailable:
             break  # still down: try again on the next pass
         if scan.clean:

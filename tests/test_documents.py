@@ -344,3 +344,39 @@ def test_production_refuses_to_start_without_a_valid_encryption_key(database_url
         make_settings(database_url, tmp_path, PUENTE_ENV="production", PUENTE_SECRET_KEY="s" * 32)
     with pytest.raises(SettingsError, match="32-byte keys"):
         make_settings(database_url, tmp_path, PUENTE_ENCRYPTION_KEY="too-short")
+
+
+def test_a_two_sided_card_completes_with_front_and_back(demo):
+    from services.importer import apply
+
+    client = {"clients": [{"external_id": "CL-88", "first_name": "Luis", "last_name": "Paz", "date_of_birth": "1985-02-03",
+                           "phone": "+15555550188", "preferred_language": "en"}],
+              "matters": [{"external_id": "MAT-88", "client": "CL-88", "type": "N-400", "stage": "collecting_evidence",
+                           "checklist": [{"key": "green_card", "status": "required"},
+                                         {"key": "travel_history", "status": "required"}]}]}
+    with demo.Session.begin() as session:
+        apply(session, client)
+    luis = Chat(demo, address="+15555550188")
+    luis.verify("03/02/1985", first="hello")
+    asked = luis.say("what documents are missing?")
+    assert "Please send: " in asked.text and "Send both sides: the front and the back." in asked.text
+    front = luis.say(files=[(photo(seed=40), "image/jpeg")])
+    assert "If «" in front.text and "reply DONE" in front.text  # waiting for the back
+    back = luis.say(files=[(photo(seed=41), "image/jpeg")])
+    assert "(2 files)" in back.text and "Please send: " in back.text  # complete: on to the next item
+    assert items(demo, "MAT-88")["green_card"].status == "received"
+    skipped = luis.say("later")
+    assert "No problem, you can send it later." in skipped.text and "1 document still missing" in skipped.text
+
+
+def test_a_file_over_the_scanner_limit_is_refused_not_let_through(ana, demo):
+    from services.antivirus import ClamdScanner
+    from tests.fakes.clamd import FakeClamd
+
+    with FakeClamd(max_stream=10_000) as clamd:
+        demo.scanner = ClamdScanner(clamd.address, timeout=2)
+        ana.say("qué me falta")
+        turn = ana.say(files=[(photo(seed=42), "image/jpeg")])
+    assert "demasiado grande" in turn.text
+    [doc] = docs(demo, role="original")
+    assert doc.status == "refused" and doc.item_id is None
