@@ -76,7 +76,32 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    language: Mapped[str] = mapped_column(String(5), default="en")  # the console's language for this person
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a TOTP code is accepted once (no replay)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffSession(Base):
+    """A console sign-in. Only the SHA-256 of the session token is stored; a new one at every login."""
+
+    __tablename__ = "staff_sessions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(20), default="password")  # password → (totp) → active
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """One failed sign-in, by account and by source address (both hashed), for progressive delays."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key_hash", "at"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Client(Base):
@@ -90,6 +115,8 @@ class Client(Base):
     preferred_language: Mapped[str] = mapped_column(String(5), default="es")
     timezone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
     fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Informed consent to AI-drafted summaries (ABA Formal Opinion 512); None: no AI touches their words.
+    ai_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ai_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -377,9 +404,13 @@ class Handoff(Base):
     matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
     reason: Mapped[str] = mapped_column(String(40))
     summary: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The AI-drafted summary (staff-only, labelled as AI): pending | ready | fallback | off
+    ai_summary: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    ai_summary_status: Mapped[str] = mapped_column(String(20), default="off")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     status: Mapped[str] = mapped_column(String(20), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
