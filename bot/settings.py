@@ -73,6 +73,8 @@ class Settings:
     # The embedded demo: simulator page on, demo data seeded.
     demo: bool = False
     production: bool = False
+    console_idle_minutes: int = 15
+    console_absolute_hours: int = 10
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -114,6 +116,8 @@ class Settings:
             stripe_operating_account=_env(env, "STRIPE_OPERATING_ACCOUNT"),
             stripe_trust_webhook_secret=_env(env, "STRIPE_TRUST_WEBHOOK_SECRET"),
             payments_surcharge_percent=_env(env, "PAYMENTS_SURCHARGE_PERCENT", "0"),
+            console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 15),
+            console_absolute_hours=_int(env, "CONSOLE_ABSOLUTE_HOURS", 10),
             payments_trust_surcharge_percent=_env(env, "PAYMENTS_TRUST_SURCHARGE_PERCENT", "0"),
             payment_link_days=_int(env, "PAYMENT_LINK_DAYS", 7),
             payment_reminder_interval_days=_int(env, "PAYMENT_REMINDER_INTERVAL_DAYS", 7),

@@ -23,7 +23,8 @@ def extract() -> Catalog:
     template = Catalog(project="Puente", charset="utf-8", fuzzy=False)
     for folder in SOURCE_DIRS:
         for filename, lineno, message, comments, context in extract_from_dir(
-            ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS, strip_comment_tags=True
+            ROOT / folder, method_map=[("**.py", "python"), ("**/templates/console/**.html", "jinja2.ext:babel_extract")],
+            keywords=KEYWORDS, strip_comment_tags=True
         ):
             template.add(message, locations=[(f"{folder}/{filename}", lineno)], auto_comments=comments, context=context)
     return template

@@ -26,3 +26,27 @@ def seed(session: Session) -> ImportResult:
     if isinstance(result, list):  # the shipped file is checked by the tests; this is a packaging error
         raise RuntimeError("demo data refused: " + "; ".join(f"{p.path}: {p.reason}" for p in result))
     return result
+
+
+DEMO_STAFF = (
+    # (email, name, role, password, language, assigned matters)
+    ("admin@example.com", "Ana Admin", "admin", "puente-demo-admin", "es", ()),
+    ("paralegal@example.com", "Pablo Paralegal", "paralegal", "puente-demo-paralegal", "es", ("MAT-2001", "MAT-2006")),
+)
+
+
+def seed_staff(session: Session) -> None:
+    """Demo console accounts (idempotent). Two-step sign-in is set up at the first sign-in, as for everyone."""
+    from sqlalchemy import select
+
+    from services.models import Matter, StaffUser
+    from services.staff_auth import create_user
+
+    for email, name, role, password, language, matters in DEMO_STAFF:
+        if session.scalar(select(StaffUser).where(StaffUser.email == email)):
+            continue
+        user = create_user(session, email, name, role, password, language)
+        for external_id in matters:
+            matter = session.scalar(select(Matter).where(Matter.external_id == external_id))
+            if matter is not None:
+                matter.staff.append(user)

@@ -1,4 +1,4 @@
-"""The Flask app factory: webhooks, simulator, health (console and API come with their issues)."""
+"""The Flask app factory: webhooks, payment pages, the staff console, the simulator (demo), health."""
 from __future__ import annotations
 
 import logging
@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=25 * 1024 * 1024)
     app.extensions["puente"] = runtime
+    app.extensions["puente_settings"] = settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     @app.get("/healthz")
@@ -30,6 +31,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from web.pay import bp as pay_bp
 
     app.register_blueprint(pay_bp)
+
+    from web.console import bp as console_bp
+
+    app.register_blueprint(console_bp)
 
     if settings.demo:
         from web.provider_sandbox import bp as sandbox_bp

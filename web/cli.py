@@ -52,7 +52,7 @@ def _serve(app, host: str, port: int) -> None:
 def demo(port: int, host: str) -> None:
     """The embedded default: SQLite, in-process jobs, demo data, the simulator at /simulator."""
     from bot.runtime import build_runtime
-    from services.demo import seed
+    from services.demo import DEMO_STAFF, seed, seed_staff
     from web import create_app
     from web.provider_sandbox import demo_provider_settings
 
@@ -63,12 +63,16 @@ def demo(port: int, host: str) -> None:
     runtime = build_runtime(settings)
     with runtime.Session.begin() as session:
         seed(session)
+        seed_staff(session)
     runtime.start_relay()
     app = create_app(settings, runtime)
     # The simulator's polling URLs carry phone numbers: keep request lines out of the log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # each sandbox send, at INFO
     click.echo(f"Puente demo: open http://{host}:{port}/simulator  (Ctrl+C to stop)")
+    click.echo(f"Staff console: http://{host}:{port}/console  — demo accounts (two-step set-up at first sign-in):")
+    for email, _name, role, password, _lang, _matters in DEMO_STAFF:
+        click.echo(f"    {role:10} {email}  /  {password}")
     _serve(app, host, port)
 
 
@@ -349,6 +353,33 @@ def reminders_run() -> None:
     finally:
         runtime.close()
     click.echo(f"reminders sent: {sent}")
+
+
+@cli.group("users")
+def users_group() -> None:
+    """Staff accounts for the console."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "partner", "associate", "paralegal", "finance"]))
+@click.option("--language", default="en", type=click.Choice(["en", "es"]), show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 12 characters (asked for when not given).")
+def users_create(email: str, name: str, role: str, language: str, password: str) -> None:
+    """Creates a staff account; two-step sign-in (TOTP) is set up at the first sign-in."""
+    from services import staff_auth
+    from services.db import make_engine, make_sessionmaker
+
+    engine = make_engine(_settings().database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            staff_auth.create_user(session, email, name, role, password, language)
+    except staff_auth.AuthError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {role} {email.strip().lower()}: sign in at {_settings().public_base_url}/console/login "
+               "(two-step sign-in is set up at the first sign-in)")
 
 
 from web.cli_documents import documents_group  # noqa: E402  (registered on the group above)
