@@ -31,7 +31,7 @@ from services.documents import documents_of_message
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
-from services.models import Client, Conversation, Document, FirmSettings, Message
+from services.models import Client, Conversation, Document, FirmSettings, Handoff, Message
 from services.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class Processed:
     message_id: int
     outbound_ids: tuple[int, ...]
     filed_items: tuple[int, ...] = ()  # checklist items that got files (their staff copy is rebuilt)
+    handoff_id: int | None = None  # a handoff this message started (its summary is drafted next)
 
 
 def _insert(conn: Connection):
@@ -141,6 +142,7 @@ class Engine:
         """Runs one message through the conversation and writes state, audit and outbox rows."""
         now = self.clock()
         firm = self.firm(session)
+        was_handoff = conv.status == "handoff"
         text = (msg.body or "").strip()
         state = dict(conv.state or {})
         verified = verification.is_verified(conv, firm, now)
@@ -172,7 +174,12 @@ class Engine:
             # e.g. right after verification: answer what was asked before it.
             dialog, follow = self._answer(ctx, outcome.then)
             outcome = Outcome(outcome.replies + follow.replies, follow.step, follow.state)
-        return self._commit_turn(session, conv, msg, ctx, dialog, outcome)
+        processed = self._commit_turn(session, conv, msg, ctx, dialog, outcome)
+        if conv.status == "handoff" and not was_handoff:
+            started = session.scalar(select(Handoff.id).where(Handoff.conversation_id == conv.id)
+                                     .order_by(Handoff.id.desc()).limit(1))
+            processed = Processed(processed.message_id, processed.outbound_ids, processed.filed_items, started)
+        return processed
 
     def _route(self, ctx: Context) -> tuple[str, Outcome]:
         conv, intent = ctx.conversation, ctx.intent

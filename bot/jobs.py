@@ -22,3 +22,7 @@ def send_message(message_id: int) -> None:
 
 def build_staff_copy(item_id: int) -> None:
     runtime().build_staff_copy(item_id)
+
+
+def summarise_handoff(handoff_id: int) -> None:
+    runtime().summarise_handoff(handoff_id)

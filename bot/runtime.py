@@ -28,7 +28,7 @@ from services import handoffs
 from services.contacts import set_opted_out, sms_allowed
 from services import intake, outreach, staff_copy
 from services.antivirus import ClamdScanner
-from services.models import ChecklistItem, Conversation, Document, Message
+from services.models import ChecklistItem, Conversation, Document, Handoff, Message
 from services.vault import MasterKeys, Vault
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,8 @@ class Runtime:
                 self.queue.enqueue("send_message", result.outbound_ids[-1])
             for item_id in (result.filed_items if result else ()):
                 self.queue.enqueue("build_staff_copy", item_id)
+            if result and result.handoff_id:
+                self.queue.enqueue("summarise_handoff", result.handoff_id)
             if handled_id == message_id:
                 return
 
@@ -392,11 +394,24 @@ class Runtime:
             outbound = session.scalars(select(func.max(Message.id)).where(
                 Message.direction == "out", Message.state == "pending", Message.received_at < cutoff,
                 (Message.locked_until.is_(None)) | (Message.locked_until < now)).group_by(Message.conversation_id)).all()
+            summaries = session.scalars(select(Handoff.id).where(
+                Handoff.ai_summary_status == "pending", Handoff.created_at < cutoff)).all()
         for mid in inbound:
             self.queue.enqueue("process_message", mid)
         for mid in outbound:
             self.queue.enqueue("send_message", mid)
+        for hid in summaries:
+            self.queue.enqueue("summarise_handoff", hid)
         return len(inbound) + len(outbound)
+
+    def summarise_handoff(self, handoff_id: int) -> None:
+        """Drafts the staff summary of a handoff (AI only with the firm's switch and the client's consent)."""
+        from services.summaries import summarise_handoff
+
+        with self.Session.begin() as session:
+            handoff = session.get(Handoff, handoff_id, with_for_update=True)
+            if handoff is not None and handoff.ai_summary_status == "pending":
+                summarise_handoff(session, handoff, self.settings, self.engine.clock())
 
     def reconcile(self, now=None) -> int:
         """Asks each provider about `unknown` sends from the last day: found → sent; surely absent →
@@ -508,5 +523,5 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
     threads = 1 if settings.is_sqlite else 4
     runtime.queue = RQQueue(settings.redis_url) if use_rq else InProcessQueue(
         {"process_message": runtime.process_message, "send_message": runtime.send_message,
-         "build_staff_copy": runtime.build_staff_copy}, threads=threads)
+         "build_staff_copy": runtime.build_staff_copy, "summarise_handoff": runtime.summarise_handoff}, threads=threads)
     return runtime

@@ -43,7 +43,8 @@ def plain_summary(session: Session, conv: Conversation) -> dict:
 def start(session: Session, conv: Conversation, reason: str, now: datetime) -> Handoff:
     """Puts the conversation in staff hands with a plain summary; the bot goes silent."""
     handoff = Handoff(conversation_id=conv.id, matter_id=conv.matter_id, reason=reason,
-                      summary=plain_summary(session, conv), status="open", created_at=now)
+                      summary=plain_summary(session, conv), status="open", created_at=now,
+                      ai_summary_status="pending")  # the drafted summary is made by a job after commit
     session.add(handoff)
     conv.status = "handoff"
     session.flush()

@@ -270,3 +270,18 @@ def test_the_approval_gate_holds_a_paralegals_fee_reply_for_an_attorney(app, dem
     demo.queue.join()
     with demo.Session() as s:
         assert s.get(Message, held.id).state == "sent"
+
+
+def test_a_new_handoff_gets_its_drafted_summary_from_a_job(web, demo, clock):
+    maria = Chat(demo)
+    maria.verify("21/03/1988")
+    maria.say("quiero hablar con una persona")
+    demo.queue.join()
+    with demo.Session() as s:
+        handoff = s.scalar(select(Handoff))
+    # No AI without the firm's switch and the client's consent: the summary comes from the record.
+    assert handoff.ai_summary_status == "off" and handoff.ai_summary["source"] == "record"
+    assert handoff.ai_summary["language"] == "es" and handoff.ai_summary["draft_reply"]
+    sign_in(web, clock, PARALEGAL)
+    page = web.get(f"/console/conversations/{handoff.conversation_id}?lang=en")
+    assert b"Summary from the record (no AI)" in page.data and b"Use this draft" in page.data
