@@ -26,3 +26,7 @@ def build_staff_copy(item_id: int) -> None:
 
 def summarise_handoff(handoff_id: int) -> None:
     runtime().summarise_handoff(handoff_id)
+
+
+def notify_staff(handoff_id: int) -> None:
+    runtime().notify_staff(handoff_id)

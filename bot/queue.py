@@ -12,7 +12,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "puente"
-JOBS = ("process_message", "send_message", "build_staff_copy", "summarise_handoff")
+JOBS = ("process_message", "send_message", "build_staff_copy", "summarise_handoff", "notify_staff")
 
 
 class InProcessQueue:

@@ -112,6 +112,8 @@ class Runtime:
                 self.queue.enqueue("build_staff_copy", item_id)
             if result and result.handoff_id:
                 self.queue.enqueue("summarise_handoff", result.handoff_id)
+                if self.settings.smtp_url:
+                    self.queue.enqueue("notify_staff", result.handoff_id)
             if handled_id == message_id:
                 return
 
@@ -404,6 +406,22 @@ class Runtime:
             self.queue.enqueue("summarise_handoff", hid)
         return len(inbound) + len(outbound)
 
+    def notify_staff(self, handoff_id: int) -> None:
+        """Emails the handoff's assignee that someone is waiting (no client details in the email)."""
+        from services.models import StaffUser
+        from services.staff_mail import send_handoff_ping
+
+        with self.Session() as session:
+            handoff = session.get(Handoff, handoff_id)
+            person = session.get(StaffUser, handoff.assignee_id) if handoff and handoff.assignee_id else None
+            if person is None or not person.active or not self.settings.smtp_url:
+                return
+            address, language = person.email, person.language
+            link = f"{self.settings.public_base_url}/console/conversations/{handoff.conversation_id}"
+        send_handoff_ping(self.settings.smtp_url, self.settings.smtp_from, address, language, link)
+        with self.Session.begin() as session:
+            audit.record(session, "system", "staff_notified", f"handoff:{handoff_id}", {"staff": person.id, "by": "email"})
+
     def summarise_handoff(self, handoff_id: int) -> None:
         """Drafts the staff summary of a handoff (AI only with the firm's switch and the client's consent)."""
         from services.summaries import summarise_handoff
@@ -523,5 +541,6 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
     threads = 1 if settings.is_sqlite else 4
     runtime.queue = RQQueue(settings.redis_url) if use_rq else InProcessQueue(
         {"process_message": runtime.process_message, "send_message": runtime.send_message,
-         "build_staff_copy": runtime.build_staff_copy, "summarise_handoff": runtime.summarise_handoff}, threads=threads)
+         "build_staff_copy": runtime.build_staff_copy, "summarise_handoff": runtime.summarise_handoff,
+         "notify_staff": runtime.notify_staff}, threads=threads)
     return runtime

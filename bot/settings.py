@@ -73,6 +73,8 @@ class Settings:
     # The embedded demo: simulator page on, demo data seeded.
     demo: bool = False
     production: bool = False
+    smtp_url: str | None = None
+    smtp_from: str = "puente@localhost"
     console_idle_minutes: int = 15
     console_absolute_hours: int = 10
     extra: dict[str, str] = field(default_factory=dict)
@@ -116,6 +118,8 @@ class Settings:
             stripe_operating_account=_env(env, "STRIPE_OPERATING_ACCOUNT"),
             stripe_trust_webhook_secret=_env(env, "STRIPE_TRUST_WEBHOOK_SECRET"),
             payments_surcharge_percent=_env(env, "PAYMENTS_SURCHARGE_PERCENT", "0"),
+            smtp_url=_env(env, "SMTP_URL"),
+            smtp_from=_env(env, "SMTP_FROM", "puente@localhost"),
             console_idle_minutes=_int(env, "CONSOLE_IDLE_MINUTES", 15),
             console_absolute_hours=_int(env, "CONSOLE_ABSOLUTE_HOURS", 10),
             payments_trust_surcharge_percent=_env(env, "PAYMENTS_TRUST_SURCHARGE_PERCENT", "0"),

@@ -45,11 +45,25 @@ def start(session: Session, conv: Conversation, reason: str, now: datetime) -> H
     handoff = Handoff(conversation_id=conv.id, matter_id=conv.matter_id, reason=reason,
                       summary=plain_summary(session, conv), status="open", created_at=now,
                       ai_summary_status="pending")  # the drafted summary is made by a job after commit
+    handoff.assignee_id = _matter_owner(session, conv.matter_id)
     session.add(handoff)
     conv.status = "handoff"
     session.flush()
-    audit.record(session, f"conversation:{conv.id}", "handoff_requested", f"handoff:{handoff.id}", {"reason": reason})
+    audit.record(session, f"conversation:{conv.id}", "handoff_requested", f"handoff:{handoff.id}",
+                 {"reason": reason, "assignee": handoff.assignee_id})
     return handoff
+
+
+def _matter_owner(session: Session, matter_id: int | None) -> int | None:
+    """Who a matter's handoffs go to first: its assigned paralegal, else its associate (else the queue)."""
+    if matter_id is None:
+        return None
+    matter = session.get(Matter, matter_id)
+    for role in ("paralegal", "associate", "partner"):
+        for person in matter.staff:
+            if person.role == role and person.active:
+                return person.id
+    return None
 
 
 def resolve(session: Session, conv: Conversation, actor: str, now: datetime) -> None:

@@ -285,3 +285,26 @@ def test_a_new_handoff_gets_its_drafted_summary_from_a_job(web, demo, clock):
     sign_in(web, clock, PARALEGAL)
     page = web.get(f"/console/conversations/{handoff.conversation_id}?lang=en")
     assert b"Summary from the record (no AI)" in page.data and b"Use this draft" in page.data
+
+
+def test_a_handoff_goes_to_the_matters_paralegal_who_gets_an_email_naming_no_one(demo, clock):
+    from services.demo import seed_staff
+    from tests.fakes.smtp import FakeSMTP
+
+    with demo.Session.begin() as session:
+        seed_staff(session)
+    with FakeSMTP() as smtp:
+        demo.settings = demo.settings.with_(smtp_url=smtp.url, smtp_from="puente@firm.example")
+        maria = Chat(demo)
+        maria.verify("21/03/1988")
+        maria.say("quiero hablar con una persona")
+        demo.queue.join()
+    with demo.Session() as s:
+        handoff = s.scalar(select(Handoff))
+        from services.models import StaffUser
+        assert s.get(StaffUser, handoff.assignee_id).email == PARALEGAL[0]
+    [mail] = smtp.messages
+    assert mail["to"] == [PARALEGAL[0]] and mail["message"]["Subject"] == "Un cliente le espera en Puente"
+    body = mail["message"].get_content()
+    assert f"/console/conversations/{handoff.conversation_id}" in body
+    assert "María" not in body and "López" not in body and "MAT-2001" not in body
