@@ -308,3 +308,18 @@ def test_a_handoff_goes_to_the_matters_paralegal_who_gets_an_email_naming_no_one
     body = mail["message"].get_content()
     assert f"/console/conversations/{handoff.conversation_id}" in body
     assert "María" not in body and "López" not in body and "MAT-2001" not in body
+
+
+def test_the_transcript_shows_photo_thumbnails_only_to_those_allowed(app, web, demo, clock):
+    maria = Chat(demo)
+    maria.verify("21/03/1988")
+    maria.say("qué me falta")
+    maria.say(files=[(photo(seed=52, exif=None), "image/jpeg")])
+    maria.say("quiero hablar con una persona")
+    sign_in(web, clock, PARALEGAL)
+    conv = web.get("/console/queue.json").get_json()["handoffs"][0]["conversation"]
+    page = web.get(f"/console/conversations/{conv}")
+    thumb = re.search(rb'src="(/console/documents/\d+/thumbnail)"', page.data).group(1).decode()
+    shown = web.get(thumb)
+    assert shown.status_code == 200 and shown.mimetype == "image/jpeg" and len(shown.data) < 60_000
+    assert app.test_client().get(thumb).status_code == 302  # signed out: to the sign-in page

@@ -322,7 +322,7 @@ def conversation(conv_id: int):
         matter_id = conv.matter_id or (handoff.matter_id if handoff else None)
         matter = session.get(Matter, matter_id) if matter_id else None
         audit.record(session, f"staff:{g.staff.id}", "conversation_read", f"conversation:{conv.id}", {})
-        documents = {d.message_id: d for d in session.scalars(select(Document).where(
+        documents = {d.id: d for d in session.scalars(select(Document).where(
             Document.message_id.in_([m.id for m in messages if m.media])))} if any(m.media for m in messages) else {}
         window = getattr(_runtime().channels.get(conv.channel), "session_window", None)
         outside_window = bool(window and conv.last_inbound_at and _now() - conv.last_inbound_at > window)
@@ -511,10 +511,27 @@ def review_item(item_id: int):
     return redirect(url_for("console.matter", matter_id=matter_id))
 
 
-@bp.get("/documents/<int:document_id>")
+@bp.get("/documents/<int:document_id>/thumbnail")
 @signed_in
-def document(document_id: int):
-    """Serves a file as an attachment after access, availability and SHA-256 checks (audited)."""
+def thumbnail(document_id: int):
+    """A small JPEG of a photo for the transcript (same checks as a download; EXIF-free; audited)."""
+    from PIL import Image
+
+    from services.inspection import decode_image
+
+    data, mime = _readable_document(document_id, "document_thumbnail_read")
+    if not mime.startswith("image/"):
+        abort(404)
+    image = decode_image(data).convert("RGB")
+    image.thumbnail((320, 320), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=80)
+    return Response(out.getvalue(), mimetype="image/jpeg", headers={"Cache-Control": "no-store",
+                                                                      "X-Content-Type-Options": "nosniff"})
+
+
+def _readable_document(document_id: int, action: str) -> tuple[bytes, str]:
+    """The bytes of a document the signed-in person may open (404 outside their access, 409 when unavailable)."""
     with _runtime().Session.begin() as session:
         doc = session.get(Document, document_id)
         if doc is None:
@@ -534,8 +551,18 @@ def document(document_id: int):
             data = open_document(session, _runtime().vault, doc)
         except TamperedFile:
             abort(409, description="This file failed its integrity check and is marked corrupt.")
-        audit.record(session, f"staff:{g.staff.id}", "document_read", f"document:{doc.id}", {"sha256": doc.sha256})
-        mime, name = doc.mime, doc.filename or f"document-{doc.id}"
+        audit.record(session, f"staff:{g.staff.id}", action, f"document:{doc.id}", {"sha256": doc.sha256})
+        return data, doc.mime
+
+
+@bp.get("/documents/<int:document_id>")
+@signed_in
+def document(document_id: int):
+    """Serves a file as an attachment after access, availability and SHA-256 checks (audited)."""
+    data, mime = _readable_document(document_id, "document_read")
+    with _runtime().Session() as session:
+        doc = session.get(Document, document_id)
+        name = doc.filename or f"document-{doc.id}"
     extension = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
                  "image/heic": ".heic", "image/heif": ".heif"}.get(mime, "")
     safe = "".join(c for c in name if c.isalnum() or c in "-_.")[:80] or f"document-{document_id}"
