@@ -228,7 +228,8 @@ def test_finance_sees_invoices_but_not_documents_or_conversations(app, demo, clo
     page = web.get(f"/console/matters/{_matter_id(demo, 'MAT-2001')}")
     assert page.status_code == 200 and b"INV-1001" in page.data and b"/console/documents/" not in page.data
     with demo.Session() as s:
-        doc_id = s.scalar(select(Message.media).where(Message.direction == "in", Message.media != []))[0]["document_id"]
+        media = [m for m in s.scalars(select(Message.media).where(Message.direction == "in")) if m]
+        doc_id = media[0][0]["document_id"]
         conv_id = s.scalar(select(Conversation.id))
     assert web.get(f"/console/documents/{doc_id}").status_code == 404
     assert web.get(f"/console/conversations/{conv_id}").status_code == 404

@@ -5,7 +5,6 @@ Needs the `playwright` package and Debian's Chromium at /usr/bin/chromium (no `p
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,9 @@ if not CHROMIUM.exists():
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
 
-from bot.runtime import build_runtime  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from services.demo import seed  # noqa: E402
-from services.migrate import upgrade  # noqa: E402
-from web import create_app  # noqa: E402
-from web.provider_sandbox import demo_provider_settings  # noqa: E402
+from tests.live_demo import chromium, live_demo  # noqa: E402
 
 expect = sync_api.expect
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REPLY_TIMEOUT = 20_000  # ms: the reply travels accept → queue → engine → outbox → poll
 expect.set_options(timeout=REPLY_TIMEOUT)  # a loaded 2-core CI machine is slower than a laptop
 SCREENSHOT = "/tmp/simulator.png"
@@ -33,41 +25,15 @@ SCREENSHOT = "/tmp/simulator.png"
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
     """The real app (demo mode, in-process jobs, demo data) served on an ephemeral port, with the
-    demo's provider sandbox: the page's messages go in as signed webhooks, replies out through the
-    Twilio and Telegram channel code to the app's own sandbox."""
-    from werkzeug.serving import make_server
-
-    tmp = tmp_path_factory.mktemp("simulator")
-    url = "sqlite:///" + str(tmp / "puente.db")
-    environ = {"DATABASE_URL": url, "PUENTE_STORAGE_DIR": str(tmp / "storage")}
-    served = {}  # the port is known once the server is bound; the app is built for that address
-    server = make_server("127.0.0.1", 0, lambda environ, start: served["app"](environ, start), threaded=True)
-    settings = demo_provider_settings(Settings.from_env(environ=environ, load_dotenv=False).with_(demo=True),
-                                      f"http://127.0.0.1:{server.server_port}")
-    upgrade(url)
-    runtime = build_runtime(settings, in_process=True)
-    with runtime.Session.begin() as session:
-        seed(session)
-    served["app"] = create_app(settings, runtime)
-    thread = threading.Thread(target=server.serve_forever, name="simulator-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        runtime.queue.join()
-        runtime.close()
+    demo's provider sandbox (see tests/live_demo.py)."""
+    with live_demo(tmp_path_factory.mktemp("simulator")) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium(sync_api) as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from services.i18n import N_, Translator
 from services.intake import available, open_document
 from services.invoices import balance, paid_amount
 from services.matters import StageBlocked, change_stage
+from services.stages import STAGE_TEXT
 from services.models import (STAFF_ROLES, STAGES, AuditEvent, ChecklistItem, Client, Conversation, Document, Handoff,
                              Invoice, Matter, Message, StaffSession, StaffUser)
 from services.vault import TamperedFile
@@ -40,7 +41,7 @@ SHOWN_FROM_DATA = (
     N_("processing_error"), N_("whatsapp_window"),
     N_("required"), N_("received"), N_("accepted"), N_("rejected"),
     N_("pending"), N_("sending"), N_("sent"), N_("delivered"), N_("failed"), N_("unknown"), N_("dead"), N_("cancelled"),
-    N_("awaiting_approval"),
+    N_("awaiting_approval"), N_("unpaid"), N_("partial"), N_("paid"), N_("disputed"), N_("void"),
     N_("Passwords need at least 12 characters."), N_("Too many attempts. Wait a little and try again."),
     N_("Wrong email or password."), N_("That code did not work. Use the current code from your app, or a recovery code."),
     N_("That code did not work. Check the time on your phone and try the current code."),
@@ -92,7 +93,8 @@ def _template_helpers():
     t = _translator()
     seed = _csrf_seed() or getattr(g, "pre_token", "")
     return {"_": t.gettext, "lang": t.language, "csrf": _csrf_for(seed) if seed else "", "staff": getattr(g, "staff", None),
-            "money": t.money, "fmt_time": _fmt_time}
+            "money": t.money, "fmt_time": _fmt_time,
+            "stage_label": lambda stage: t.gettext(STAGE_TEXT[stage].label) if stage in STAGE_TEXT else stage}
 
 
 def _fmt_time(value: datetime | None) -> str:
