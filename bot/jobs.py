@@ -22,3 +22,7 @@ def send_message(message_id: int) -> None:
 
 def build_staff_copy(item_id: int) -> None:
     runtime().build_staff_copy(item_id)
+
+
+def deliver_webhook(delivery_id: int) -> None:
+    runtime().deliver_webhook(delivery_id)

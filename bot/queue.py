@@ -12,7 +12,7 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "puente"
-JOBS = ("process_message", "send_message", "build_staff_copy")
+JOBS = ("process_message", "send_message", "build_staff_copy", "deliver_webhook")
 
 
 class InProcessQueue:
@@ -69,6 +69,18 @@ class RQQueue:
             return True
         except RedisError as exc:
             log.warning("queue unavailable, %s %s waits for the relay: %s", job, item_id, type(exc).__name__)
+            return False
+
+    def enqueue_at(self, job: str, item_id: int, when) -> bool:
+        """Runs the job at `when` through rq's scheduler (`puente worker --with-scheduler`)."""
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue_at(when, f"bot.jobs.{job}", item_id, job_id=f"{job}-{item_id}-at", result_ttl=0,
+                                  failure_ttl=86400)
+            return True
+        except RedisError as exc:
+            log.warning("scheduler unavailable, %s %s waits for the relay: %s", job, item_id, type(exc).__name__)
             return False
 
     def join(self) -> None:

@@ -355,6 +355,11 @@ from web.cli_documents import documents_group  # noqa: E402  (registered on the 
 
 cli.add_command(documents_group)
 
+from web.cli_automation import api_tokens_group, webhooks_group  # noqa: E402
+
+cli.add_command(webhooks_group)
+cli.add_command(api_tokens_group)
+
 
 def main() -> None:
     cli()
