@@ -1,4 +1,4 @@
-"""The Flask app factory: webhooks, simulator, health (console and API come with their issues)."""
+"""The Flask app factory: webhooks, payment pages, the /api/v1 API, simulator, health (the console comes with its issue)."""
 from __future__ import annotations
 
 import logging
@@ -30,6 +30,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from web.pay import bp as pay_bp
 
     app.register_blueprint(pay_bp)
+
+    from web.api import bp as api_bp
+
+    app.register_blueprint(api_bp)
 
     if settings.demo:
         from web.provider_sandbox import bp as sandbox_bp
