@@ -26,3 +26,13 @@ def build_staff_copy(item_id: int) -> None:
 
 def deliver_webhook(delivery_id: int) -> None:
     runtime().deliver_webhook(delivery_id)
+
+
+def automation_tick(interval: int) -> None:
+    """rq's scheduler runs this every `interval` seconds (armed by `puente worker --with-scheduler`):
+    due reminders and webhook deliveries, then it schedules its own next run."""
+    rt = runtime()
+    try:
+        rt.automation()
+    finally:
+        rt.queue.schedule_tick(interval)

@@ -83,6 +83,20 @@ class RQQueue:
             log.warning("scheduler unavailable, %s %s waits for the relay: %s", job, item_id, type(exc).__name__)
             return False
 
+    def schedule_tick(self, interval: int) -> bool:
+        """Arms the next automation tick on rq's scheduler (one job id: several workers keep one chain)."""
+        from datetime import timedelta
+
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue_in(timedelta(seconds=interval), "bot.jobs.automation_tick", interval,
+                                  job_id="automation_tick", result_ttl=0, failure_ttl=86400)
+            return True
+        except RedisError as exc:
+            log.warning("scheduler unavailable, the relay runs the automation pass: %s", type(exc).__name__)
+            return False
+
     def join(self) -> None:
         """Nothing to wait for here: a separate `puente worker` runs the jobs."""
 

@@ -174,7 +174,7 @@ def test_a_dead_delivery_alerts_admins_and_can_be_replayed(demo, settings, clock
         _stage(demo)
         for _ in range(webhooks.MAX_ATTEMPTS):
             _deliver(demo)
-            clock.advance(hours=25)
+            clock.advance(hours=27)  # past the longest wait: 24 h + 10% jitter
         dead = _deliveries(demo)[0]
         assert (dead.state, dead.attempts) == ("dead", webhooks.MAX_ATTEMPTS) and len(rx.requests) == webhooks.MAX_ATTEMPTS
         with demo.Session() as session:
