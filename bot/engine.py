@@ -23,7 +23,7 @@ from dialogs import link, menu, optout, upload, verify
 from dialogs.base import Context, Outcome
 from dialogs.registry import ANSWERS, MATTER_INTENTS, STEPS
 from dialogs.menu import MENU_INTENTS
-from services import audit, handoffs, verification
+from services import audit, events, handoffs, verification
 from services.dates import looks_like_date
 from services.db import utcnow
 from services.contacts import opted_out_at
@@ -31,7 +31,7 @@ from services.documents import documents_of_message
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
-from services.models import Client, Conversation, Document, FirmSettings, Handoff, Message
+from services.models import Client, Conversation, Document, FirmSettings, Handoff, Matter, Message
 from services.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -320,5 +320,10 @@ class Engine:
             for r in replies
         ]
         session.add_all(outbound)
+        if conv.client_id:  # the firm's systems hear about messages from known clients (ids only)
+            events.record(session, "message_received", matter=session.get(Matter, conv.matter_id) if conv.matter_id else None,
+                          client_id=conv.client_id, now=ctx.now,
+                          data={"message_id": msg.id, "conversation_id": conv.id, "channel": conv.channel,
+                                "intent": ctx.intent})
         session.flush()
         return Processed(msg.id, tuple(m.id for m in outbound), tuple(sorted(ctx.memo.get("filed_items", ()))))

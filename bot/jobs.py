@@ -30,3 +30,17 @@ def summarise_handoff(handoff_id: int) -> None:
 
 def notify_staff(handoff_id: int) -> None:
     runtime().notify_staff(handoff_id)
+
+
+def deliver_webhook(delivery_id: int) -> None:
+    runtime().deliver_webhook(delivery_id)
+
+
+def automation_tick(interval: int) -> None:
+    """rq's scheduler runs this every `interval` seconds (armed by `puente worker --with-scheduler`):
+    due reminders and webhook deliveries, then it schedules its own next run."""
+    rt = runtime()
+    try:
+        rt.automation()
+    finally:
+        rt.queue.schedule_tick(interval)

@@ -12,7 +12,8 @@ from typing import Callable
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "puente"
-JOBS = ("process_message", "send_message", "build_staff_copy", "summarise_handoff", "notify_staff")
+JOBS = ("process_message", "send_message", "build_staff_copy", "summarise_handoff", "notify_staff",
+        "deliver_webhook")
 
 
 class InProcessQueue:
@@ -69,6 +70,32 @@ class RQQueue:
             return True
         except RedisError as exc:
             log.warning("queue unavailable, %s %s waits for the relay: %s", job, item_id, type(exc).__name__)
+            return False
+
+    def enqueue_at(self, job: str, item_id: int, when) -> bool:
+        """Runs the job at `when` through rq's scheduler (`puente worker --with-scheduler`)."""
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue_at(when, f"bot.jobs.{job}", item_id, job_id=f"{job}-{item_id}-at", result_ttl=0,
+                                  failure_ttl=86400)
+            return True
+        except RedisError as exc:
+            log.warning("scheduler unavailable, %s %s waits for the relay: %s", job, item_id, type(exc).__name__)
+            return False
+
+    def schedule_tick(self, interval: int) -> bool:
+        """Arms the next automation tick on rq's scheduler (one job id: several workers keep one chain)."""
+        from datetime import timedelta
+
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue_in(timedelta(seconds=interval), "bot.jobs.automation_tick", interval,
+                                  job_id="automation_tick", result_ttl=0, failure_ttl=86400)
+            return True
+        except RedisError as exc:
+            log.warning("scheduler unavailable, the relay runs the automation pass: %s", type(exc).__name__)
             return False
 
     def join(self) -> None:

@@ -27,8 +27,10 @@ from services import delivery
 from services import handoffs
 from services.contacts import set_opted_out, sms_allowed
 from services import intake, outreach, staff_copy
+from services import proactive, webhooks
+from services.firm import get_firm
 from services.antivirus import ClamdScanner
-from services.models import ChecklistItem, Conversation, Document, Handoff, Message
+from services.models import ChecklistItem, Conversation, Document, Handoff, Message, WebhookDelivery
 from services.vault import MasterKeys, Vault
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class Runtime:
     vault: Vault | None = None
     scanner: ClamdScanner | None = None
     payments: object = None  # bot.payments.PaymentDesk
+    webhook_sender: webhooks.Sender = field(default_factory=webhooks.Sender)
 
     # -- the doors ------------------------------------------------------------------------
     def accept(self, inbound: Inbound) -> int | None:
@@ -467,6 +470,44 @@ class Runtime:
                 self.queue.enqueue("send_message", row.id)
         return settled
 
+    # -- automation: outgoing webhooks and scheduled client messages --------------------------
+    def deliver_webhook(self, delivery_id: int) -> None:
+        """One try of one webhook delivery (a job): claimed under a lease, sent outside any transaction."""
+        with self.Session.begin() as session:
+            attempt = webhooks.claim(session, delivery_id, self.engine.clock())
+        if attempt is None:
+            return
+        outcome = self.webhook_sender.send(attempt)
+        with self.Session.begin() as session:
+            state = webhooks.record(session, delivery_id, outcome, self.engine.clock())
+            retry_at = session.get(WebhookDelivery, delivery_id).next_attempt_at if state == "pending" else None
+        if retry_at is not None and hasattr(self.queue, "enqueue_at"):
+            self.queue.enqueue_at("deliver_webhook", delivery_id, retry_at)  # rq's scheduler; the relay is the fallback
+
+    def dispatch_webhooks(self) -> int:
+        """Enqueues a job per due delivery (several go out at once, one delivery per job)."""
+        with self.Session() as session:
+            ids = webhooks.due(session, self.engine.clock())
+        for delivery_id in ids:
+            self.queue.enqueue("deliver_webhook", delivery_id)
+        return len(ids)
+
+    def run_proactive(self) -> int:
+        """Schedules and sends the due stage updates, deadline reminders and document nudges (quiet
+        hours respected); returns how many notices were queued."""
+        policy = proactive.Policy(self.settings.deadline_reminder_days, self.settings.nudge_days)
+        with self.Session.begin() as session:
+            now = self.engine.clock()
+            proactive.schedule(session, now, policy)
+            sent = proactive.run_due(session, firm=get_firm(session), now=now, policy=policy)
+        self.queue_sends(sent)
+        return len(sent)
+
+    def automation(self) -> None:
+        """The periodic pass of the automation work: scheduled client messages, due webhook deliveries."""
+        self.run_proactive()
+        self.dispatch_webhooks()
+
     def start_relay(self, interval: float = 15.0) -> threading.Thread:
         """Runs the relay now and then every `interval` seconds on a daemon thread."""
         def loop():
@@ -477,6 +518,7 @@ class Runtime:
                     self.rescan_documents()
                     if self.payments is not None:
                         self.payments.housekeeping()
+                    self.automation()
                 except Exception as exc:
                     log.error("relay pass failed: %s", type(exc).__name__)
                 time.sleep(interval)
@@ -542,5 +584,5 @@ def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runt
     runtime.queue = RQQueue(settings.redis_url) if use_rq else InProcessQueue(
         {"process_message": runtime.process_message, "send_message": runtime.send_message,
          "build_staff_copy": runtime.build_staff_copy, "summarise_handoff": runtime.summarise_handoff,
-         "notify_staff": runtime.notify_staff}, threads=threads)
+         "notify_staff": runtime.notify_staff, "deliver_webhook": runtime.deliver_webhook}, threads=threads)
     return runtime

@@ -26,6 +26,22 @@ def _int(environ: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
 
 
+def _days(environ: dict[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A comma-separated list of whole days ("7,1"); empty turns the feature off ("none")."""
+    value = _env(environ, name)
+    if value is None:
+        return default
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        days = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be whole days separated by commas (e.g. 7,1), got {value!r}") from None
+    if any(d < 1 or d > 365 for d in days):
+        raise SettingsError(f"{name} days must be between 1 and 365, got {value!r}")
+    return days
+
+
 def _percent(name: str, value: str) -> Decimal:
     try:
         percent = Decimal(value)
@@ -70,6 +86,9 @@ class Settings:
     payment_link_days: int = 7
     payment_reminder_interval_days: int = 7
     payment_reminder_max: int = 3
+    # Proactive messages (services.proactive): days before a deadline; idle days before each document nudge.
+    deadline_reminder_days: tuple[int, ...] = (7, 1)
+    nudge_days: tuple[int, ...] = (3, 7, 14)
     # The embedded demo: simulator page on, demo data seeded.
     demo: bool = False
     production: bool = False
@@ -126,6 +145,8 @@ class Settings:
             payment_link_days=_int(env, "PAYMENT_LINK_DAYS", 7),
             payment_reminder_interval_days=_int(env, "PAYMENT_REMINDER_INTERVAL_DAYS", 7),
             payment_reminder_max=_int(env, "PAYMENT_REMINDER_MAX", 3),
+            deadline_reminder_days=_days(env, "DEADLINE_REMINDER_DAYS", (7, 1)),
+            nudge_days=tuple(sorted(_days(env, "NUDGE_DAYS", (3, 7, 14)))),
             production=production,
         )
         settings.check()

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from services import audit
+from services import audit, events
 from services.identity import CONTACT_KIND
 from services.models import ContactPoint, Conversation, Handoff
 
@@ -53,5 +53,7 @@ def set_opted_out(session: Session, conv: Conversation, when: datetime | None, w
     audit.record(session, f"conversation:{conv.id}", action, f"conversation:{conv.id}",
                  {"channel": conv.channel, "words": words[:40]})
     if when:
+        events.record(session, "contact_opted_out", client_id=conv.client_id, now=when,
+                      data={"channel": conv.channel, "conversation_id": conv.id})
         for handoff in session.scalars(select(Handoff).where(Handoff.conversation_id == conv.id, Handoff.status == "open")):
             handoff.summary = {**(handoff.summary or {}), "opted_out_at": when.isoformat()}

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import audit
+from services import audit, events
 from services.checklists import items_by_status
 from services.invoices import open_invoices, owed
 from services.models import Conversation, Handoff, Matter, Message
@@ -51,7 +51,13 @@ def start(session: Session, conv: Conversation, reason: str, now: datetime) -> H
     session.flush()
     audit.record(session, f"conversation:{conv.id}", "handoff_requested", f"handoff:{handoff.id}",
                  {"reason": reason, "assignee": handoff.assignee_id})
+    events.record(session, "handoff_requested", matter=_matter(session, conv), client_id=conv.client_id, now=now,
+                  data={"handoff_id": handoff.id, "reason": reason, "channel": conv.channel})
     return handoff
+
+
+def _matter(session: Session, conv: Conversation) -> Matter | None:
+    return session.get(Matter, conv.matter_id) if conv.matter_id else None
 
 
 def _matter_owner(session: Session, matter_id: int | None) -> int | None:
@@ -71,5 +77,7 @@ def resolve(session: Session, conv: Conversation, actor: str, now: datetime) -> 
     for handoff in session.scalars(select(Handoff).where(Handoff.conversation_id == conv.id, Handoff.status != "resolved")):
         handoff.status, handoff.resolved_at = "resolved", now
         audit.record(session, actor, "handoff_resolved", f"handoff:{handoff.id}", {})
+        events.record(session, "handoff_resolved", matter=_matter(session, conv), client_id=conv.client_id, now=now,
+                      data={"handoff_id": handoff.id})
     conv.status = "bot"
     conv.dialog, conv.state = None, {}

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services import audit, events
+from services import audit, events, reminders
 from services.i18n import N_, Translator
 from services.models import STAGES, Deadline, Invoice, Matter
 from services.templates import load_template
@@ -97,6 +97,8 @@ def change_stage(session: Session, matter: Matter, stage: str, actor: str, now: 
         matter.waiting_stage = None
     audit.record(session, actor, "stage_changed", f"matter:{matter.id}", {"from": previous, "to": stage})
     events.record(session, "matter_stage_changed", matter=matter, data={"from": previous, "to": stage}, now=now)
+    if stage != previous:
+        reminders.note_stage_change(session, matter, now)  # the client hears about it (services.proactive)
     return matter
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -165,6 +166,8 @@ class Matter(Base):
     stage_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # A stage staff asked for that an unpaid invoice blocks; the matter moves on when it is paid.
     waiting_stage: Mapped[str | None] = mapped_column(String(40))
+    # Staff stopped the missing-document nudges for this matter (services.proactive).
+    nudges_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     client: Mapped[Client] = relationship(back_populates="matters")
@@ -447,6 +450,12 @@ class OutgoingEvent(Base):
 
 
 class WebhookEndpoint(Base):
+    """A URL of the firm's other system that receives signed events (services.webhooks).
+
+    `previous_secret` still signs (as a second v1=) until `previous_secret_until`, so the receiver
+    can switch secrets without losing deliveries. A 410 answer sets `active` False with a reason.
+    """
+
     __tablename__ = "webhook_endpoints"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
@@ -456,11 +465,19 @@ class WebhookEndpoint(Base):
     full_payload: Mapped[bool] = mapped_column(Boolean, default=False)
     allow_private_network: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WebhookDelivery(Base):
+    """One event for one endpoint: pending → sending → delivered | pending (retry) | dead.
+
+    Written in the event's transaction; every attempt carries the same event id.
+    """
+
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id"))
     event_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -471,16 +488,41 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(300))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # lease of the attempt in flight
+    response_ms: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ApiToken(Base):
+    """A token for the /api/v1 API, issued by an admin. Only its SHA-256 is stored; scope read | write."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Reminder(Base):
+    """A message the firm will send at `due_at` (payment reminders, stage updates, deadlines, nudges).
+
+    Rows, not timers: a restart or a Redis flush loses none. state: pending → done | stopped.
+    """
+
     __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_state_due", "state", "due_at"), Index("ix_reminders_purpose_subject", "purpose", "subject"))
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     purpose: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(100))
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

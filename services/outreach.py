@@ -22,16 +22,21 @@ from services.models import Client, ContactPoint, Conversation, FirmSettings, Me
 DEFAULT_TEASER = N_("%(firm)s has an update about your case. Reply to this message to see it.")
 
 
-def client_thread(session: Session, client_id: int) -> Conversation | None:
-    """The conversation to reach a client on, or None when they have no usable thread."""
+def client_threads(client_id: int, session: Session):
+    """A condition matching the client's conversations: verified for them, or on one of their contact points."""
     points = session.execute(select(ContactPoint.kind, ContactPoint.address).where(ContactPoint.client_id == client_id)).all()
     matches = [Conversation.client_id == client_id]
     for kind, address in points:
         channels = [ch for ch, k in CONTACT_KIND.items() if k == kind]
         if channels:
             matches.append(and_(Conversation.address == address, Conversation.channel.in_(channels)))
+    return or_(*matches)
+
+
+def client_thread(session: Session, client_id: int) -> Conversation | None:
+    """The conversation to reach a client on, or None when they have no usable thread."""
     candidates = session.scalars(
-        select(Conversation).where(or_(*matches), Conversation.opted_out_at.is_(None))
+        select(Conversation).where(client_threads(client_id, session), Conversation.opted_out_at.is_(None))
     ).all()
     if not candidates:
         return None

@@ -8,30 +8,22 @@ for good once the invoice is paid, disputed or void, or the client cannot be rea
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from services import audit, outreach
+from services.quiet_hours import next_allowed, window, zone as _zone
 from services.i18n import N_, Translator
 from services.invoices import balance
 from services.models import Client, FirmSettings, Invoice, Matter, Reminder
 
 PURPOSE = "invoice_overdue"
 _LOCK_KEY = 7_461_005  # PostgreSQL advisory lock for scheduling (audit uses 7_461_001)
-QUIET_END, QUIET_START = time(8, 0), time(20, 0)  # sending is allowed from 8:00 to 20:00 local time
 FIRST_AT = time(10, 0)
 REMINDER = N_("Reminder: invoice %(number)s has a balance of %(balance)s that was due on %(date)s. "
               "Write \"pay\" to get a secure payment link, or \"person\" to talk with our team.")
 TEASER = N_("%(firm)s has a reminder for you. Reply to this message to see it.")
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "America/Chicago")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("America/Chicago")
 
 
 def subject(invoice: Invoice) -> str:
@@ -62,15 +54,6 @@ def schedule(session: Session, now: datetime) -> int:
     return created
 
 
-def next_allowed(now: datetime, zone: ZoneInfo) -> datetime | None:
-    """None when `now` is within sending hours in `zone`, else the next 8:00 there (as UTC)."""
-    local = now.astimezone(zone)
-    if QUIET_END <= local.time() < QUIET_START:
-        return None
-    day = local.date() if local.time() < QUIET_END else local.date() + timedelta(days=1)
-    return datetime.combine(day, QUIET_END, zone).astimezone(now.tzinfo)
-
-
 def run_due(session: Session, *, firm: FirmSettings, now: datetime, interval: timedelta, max_count: int) -> list[int]:
     """Sends the reminders that are due (or moves them past quiet hours); returns the notices' message ids."""
     due = session.scalars(select(Reminder).where(Reminder.purpose == PURPOSE, Reminder.state == "pending",
@@ -84,7 +67,7 @@ def run_due(session: Session, *, firm: FirmSettings, now: datetime, interval: ti
             reminder.state, reminder.payload = "stopped", {**reminder.payload, "stopped": stop}
             audit.record(session, "system", "reminder_stopped", f"reminder:{reminder.id}", {"reason": stop})
             continue
-        later = next_allowed(now, _zone(client.timezone))
+        later = next_allowed(now, _zone(client.timezone), window(firm))
         if later is not None:
             reminder.due_at = later  # quiet hours: it waits, it is not dropped
             continue

@@ -1,4 +1,4 @@
-"""The Flask app factory: webhooks, payment pages, the staff console, the simulator (demo), health."""
+"""The Flask app factory: webhooks, payment pages, the /api/v1 API, the staff console, the simulator (demo), health."""
 from __future__ import annotations
 
 import logging
@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from web.console import bp as console_bp
 
     app.register_blueprint(console_bp)
+
+    from web.api import bp as api_bp
+
+    app.register_blueprint(api_bp)
 
     if settings.demo:
         from web.provider_sandbox import bp as sandbox_bp

@@ -86,11 +86,18 @@ def run(port: int, host: str) -> None:
     _serve(create_app(_settings()), host, port)
 
 
+AUTOMATION_TICK_SECONDS = 30
+
+
 @cli.command("worker")
 @click.option("--with-scheduler", is_flag=True, help="Also run rq's scheduler in this worker.")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (tests, benchmarks).")
 def worker(with_scheduler: bool, burst: bool) -> None:
-    """Runs jobs from Redis (rq SimpleWorker: no fork per job) plus the relay that re-enqueues lost work."""
+    """Runs jobs from Redis (rq SimpleWorker: no fork per job) plus the relay that re-enqueues lost work.
+
+    With --with-scheduler it also runs rq's scheduler: webhook retries at their due time and the
+    automation tick (due reminders and deliveries) every 30 s. Reminders are database rows, so a
+    restart or a Redis flush loses none; the relay loop runs the same pass as a fallback."""
     from redis import Redis
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
@@ -107,6 +114,8 @@ def worker(with_scheduler: bool, burst: bool) -> None:
     if not burst:
         runtime.start_relay()
     queue = Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+    if with_scheduler:
+        runtime.queue.schedule_tick(AUTOMATION_TICK_SECONDS)  # reminders and webhook retries on rq's scheduler
     SimpleWorker([queue], connection=redis, serializer=JSONSerializer).work(
         burst=burst, with_scheduler=with_scheduler, logging_level="WARNING")
 
@@ -385,6 +394,11 @@ def users_create(email: str, name: str, role: str, language: str, password: str)
 from web.cli_documents import documents_group  # noqa: E402  (registered on the group above)
 
 cli.add_command(documents_group)
+
+from web.cli_automation import api_tokens_group, webhooks_group  # noqa: E402
+
+cli.add_command(webhooks_group)
+cli.add_command(api_tokens_group)
 
 
 def main() -> None:
