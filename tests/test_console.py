@@ -324,3 +324,20 @@ def test_the_transcript_shows_photo_thumbnails_only_to_those_allowed(app, web, d
     shown = web.get(thumb)
     assert shown.status_code == 200 and shown.mimetype == "image/jpeg" and len(shown.data) < 60_000
     assert app.test_client().get(thumb).status_code == 302  # signed out: to the sign-in page
+
+
+def test_the_dashboard_shows_every_kpi_with_a_chart_and_exports_csv(web, demo, clock):
+    maria = Chat(demo)
+    maria.verify("21/03/1988")
+    maria.say("quiero hablar con una persona")
+    sign_in(web, clock)
+    page = web.get("/console/dashboard?lang=en")
+    assert page.status_code == 200
+    for kpi in ("containment", "handoffs", "time_to_first_staff_reply", "document_turnaround", "first_pass_acceptance",
+                "days_to_payment", "intake_time", "opt_outs", "inbound_messages_per_matter"):
+        assert f'id="kpi-{kpi}"'.encode() in page.data
+    assert page.data.count(b"<svg") >= 9
+    handoffs = re.search(rb'id="kpi-handoffs">.*?class="figure">([^<]*)<', page.data, re.S).group(1)
+    assert handoffs.strip().startswith(b"1 ")
+    csv_export = web.get("/console/dashboard?format=csv&matter_type=I-130")
+    assert csv_export.mimetype == "text/csv" and b"handoffs,all,,1" in csv_export.data

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from services import webhooks
-from services.db import utcnow
 from services.matters import change_stage
 from services.models import AuditEvent, Matter, WebhookDelivery, WebhookEndpoint
 from services.webhook_signature import puente_verify_signature

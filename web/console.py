@@ -18,11 +18,10 @@ from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template,
                    request, url_for)
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from services import access, audit, handoffs, reviews, staff_auth
 from services.checklists import item_name
-from services.db import utcnow
 from services.documents import item_documents, progress
 from services.i18n import N_, Translator
 from services.intake import available, open_document
@@ -41,7 +40,10 @@ SHOWN_FROM_DATA = (
     N_("processing_error"), N_("whatsapp_window"),
     N_("required"), N_("received"), N_("accepted"), N_("rejected"),
     N_("pending"), N_("sending"), N_("sent"), N_("delivered"), N_("failed"), N_("unknown"), N_("dead"), N_("cancelled"),
-    N_("awaiting_approval"), N_("unpaid"), N_("partial"), N_("paid"), N_("disputed"), N_("void"),
+    N_("awaiting_approval"),
+    N_("inbound_messages_per_matter"), N_("containment"), N_("handoffs"), N_("time_to_first_staff_reply"),
+    N_("document_turnaround"), N_("first_pass_acceptance"), N_("days_to_payment"), N_("intake_time"), N_("opt_outs"),
+    N_("messages per matter"), N_("minutes"), N_("days"), N_("opt-outs"), N_("unpaid"), N_("partial"), N_("paid"), N_("disputed"), N_("void"),
     N_("Passwords need at least 12 characters."), N_("Too many attempts. Wait a little and try again."),
     N_("Wrong email or password."), N_("That code did not work. Use the current code from your app, or a recovery code."),
     N_("That code did not work. Check the time on your phone and try the current code."),
@@ -624,6 +626,33 @@ def audit_page():
                              json.dumps(row["details"], ensure_ascii=False), row["hash"]])
         return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
     return render_template("console/audit.html", rows=rows, chain=chain, args=request.args)
+
+
+# -- KPIs ----------------------------------------------------------------------------------------
+@bp.get("/dashboard")
+@signed_in
+def dashboard():
+    """The KPIs firms buy this for, with a chart each, filtered by matter type and dates; CSV export."""
+    from services import kpis
+    if g.staff.role not in access.ALL_MATTERS and g.staff.role != "finance":
+        abort(404)
+    try:
+        start = datetime.fromisoformat(request.args["from"]).date() if request.args.get("from") else None
+        end = datetime.fromisoformat(request.args["to"]).date() if request.args.get("to") else None
+    except ValueError:
+        abort(400)
+    matter_type = request.args.get("matter_type") or None
+    with _runtime().Session() as session:
+        report = kpis.compute(session, start=start, end=end, matter_type=matter_type)
+        types = sorted(set(session.scalars(select(Matter.type))))
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["kpi", "month", "group", "value", "count"])
+        writer.writerows(kpis.rows(report))
+        return Response(out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="kpis.csv"'})
+    return render_template("console/dashboard.html", report=report, charts=kpis.charts(report), types=types,
+                           args=request.args)
 
 
 # -- admin: staff accounts -----------------------------------------------------------------------
