@@ -341,3 +341,29 @@ def test_the_dashboard_shows_every_kpi_with_a_chart_and_exports_csv(web, demo, c
     assert handoffs.strip().startswith(b"1 ")
     csv_export = web.get("/console/dashboard?format=csv&matter_type=I-130")
     assert csv_export.mimetype == "text/csv" and b"handoffs,all,,1" in csv_export.data
+
+
+def test_admins_add_a_webhook_endpoint_and_issue_an_api_token_shown_once(web, demo, clock):
+    sign_in(web, clock)
+    added = post(web, "/console/admin/integrations", {"action": "add_endpoint", "url": "http://127.0.0.1:9/hook",
+                                                      "events": "document_uploaded", "allow_private": "1"})
+    secret = re.search(rb'id="shown-once">.*?<code>([^<]+)</code>', added.data, re.S).group(1).decode()
+    page = web.get("/console/admin/integrations")
+    assert b"127.0.0.1:9/hook" in page.data and secret.encode() not in page.data  # shown once only
+    refused = post(web, "/console/admin/integrations", {"action": "add_endpoint", "url": "http://169.254.169.254/x",
+                                                        "events": "*"})
+    assert refused.status_code == 200 and b"refused target" in refused.data
+    issued = post(web, "/console/admin/integrations", {"action": "issue_token", "name": "Clio sync", "scope": "read"})
+    token = re.search(rb'id="shown-once">.*?<code>(pnt_[^<]+)</code>', issued.data, re.S).group(1).decode()
+    assert web.get("/api/v1/clients", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    from services.models import ApiToken
+    with demo.Session() as s:
+        token_id = s.scalar(select(ApiToken.id))
+    post(web, "/console/admin/integrations", {"action": "revoke_token", "token_id": str(token_id)})
+    assert web.get("/api/v1/clients", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_only_admins_reach_integrations(app, clock):
+    paralegal = app.test_client()
+    sign_in(paralegal, clock, PARALEGAL)
+    assert paralegal.get("/console/admin/integrations").status_code == 404

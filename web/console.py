@@ -655,6 +655,60 @@ def dashboard():
                            args=request.args)
 
 
+# -- admin: integrations ------------------------------------------------------------------------
+@bp.route("/admin/integrations", methods=["GET", "POST"])
+@signed_in
+def integrations():
+    """Outgoing webhook endpoints (secret shown once, rotation, delivery log, replay) and API tokens."""
+    from services import api_tokens, webhooks
+    from services.events import EVENTS
+    from services.models import ApiToken, WebhookDelivery, WebhookEndpoint
+
+    if g.staff.role != "admin":
+        abort(404)
+    shown, error, now = None, None, _now()
+    actor = f"staff:{g.staff.id}"
+    if request.method == "POST":
+        action = request.form.get("action")
+        with _runtime().Session.begin() as session:
+            try:
+                if action == "add_endpoint":
+                    events = request.form.getlist("events") or ["*"]
+                    endpoint, secret = webhooks.add_endpoint(
+                        session, request.form.get("url", "").strip(), events, full=bool(request.form.get("full")),
+                        allow_private=bool(request.form.get("allow_private")), now=now)
+                    shown = ("secret", endpoint.url, secret)
+                elif action == "rotate_secret":
+                    endpoint = session.get(WebhookEndpoint, request.form.get("endpoint_id", type=int))
+                    if endpoint is None:
+                        abort(404)
+                    shown = ("secret", endpoint.url, webhooks.rotate_secret(session, endpoint, now))
+                elif action in ("disable", "enable"):
+                    endpoint = session.get(WebhookEndpoint, request.form.get("endpoint_id", type=int))
+                    if endpoint is None:
+                        abort(404)
+                    endpoint.active = action == "enable"
+                    audit.record(session, actor, f"webhook_endpoint_{action}d", f"webhook_endpoint:{endpoint.id}", {})
+                elif action == "replay":
+                    webhooks.replay(session, request.form.get("delivery_id", type=int), now)
+                elif action == "issue_token":
+                    row, token = api_tokens.issue(session, request.form.get("name", "").strip() or "token",
+                                                  request.form.get("scope", "read"), created_by=actor, now=now)
+                    shown = ("token", row.name, token)
+                elif action == "revoke_token":
+                    api_tokens.revoke(session, request.form.get("token_id", type=int), actor=actor, now=now)
+            except (webhooks.EndpointError, ValueError, LookupError) as exc:
+                session.rollback()
+                error = str(exc)
+    with _runtime().Session() as session:
+        endpoints = session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
+        deliveries = {e.id: session.scalars(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == e.id)
+                                            .order_by(WebhookDelivery.id.desc()).limit(15)).all() for e in endpoints}
+        tokens = session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+        return render_template("console/integrations.html", endpoints=endpoints, deliveries=deliveries, tokens=tokens,
+                               events=EVENTS, shown=shown, error=error)
+
+
 # -- admin: staff accounts -----------------------------------------------------------------------
 @bp.route("/admin/users", methods=["GET", "POST"])
 @signed_in
