@@ -311,12 +311,15 @@ class Engine:
         conv.last_inbound_at = msg.received_at
         msg.state, msg.processed_at = "processed", ctx.now
         msg.intent, msg.language, msg.dialog = ctx.intent, ctx.language, dialog
+        # Whom this turn was about (None while unverified): staff see a thread's turns by matter.
+        msg.client_id, msg.matter_id = conv.client_id, conv.matter_id
         outbound = [
             Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.id,
                     body=r.text, payload={"choices": [{"value": c.value, "label": c.label} for c in r.choices],
                                           "hint": self._hint(ctx, len(r.choices)),
                                           **({"contact_button": r.contact_button} if r.contact_button else {})},
-                    media=[], state="pending", attempts=0, language=ctx.language, received_at=ctx.now)
+                    media=[], state="pending", attempts=0, language=ctx.language, received_at=ctx.now,
+                    client_id=conv.client_id, matter_id=conv.matter_id)
             for r in replies
         ]
         session.add_all(outbound)

@@ -36,6 +36,7 @@ from services.vault import MasterKeys, Vault
 log = logging.getLogger(__name__)
 MAX_PROCESS_ATTEMPTS = 3
 MAX_MEDIA_ATTEMPTS = 3
+MEDIA_LEASE = timedelta(minutes=2)  # how long one job may hold a message's downloads before another takes over
 AWAITING_WINDOW = "awaiting_window"  # a reply held until the person writes (their window reopens)
 TEMPLATE_BODY = "[approved template: you have a new message]"
 MAX_SEND_ATTEMPTS = 8
@@ -84,7 +85,7 @@ class Runtime:
         """
         owner = select(Message.conversation_id).where(Message.id == message_id).scalar_subquery()
         while True:
-            handled_id, result, fetch_first = None, None, None
+            handled_id, result, fetch_first, busy = None, None, None, False
             try:
                 with self.Session.begin() as session:
                     conv = session.scalar(select(Conversation).where(Conversation.id == owner).with_for_update())
@@ -96,7 +97,12 @@ class Runtime:
                     if msg is None:
                         return  # already handled (a replayed job, or drained by an earlier one)
                     if _media_to_prepare(msg.media):
-                        fetch_first = msg.id  # download and check outside the lock, then come back for it
+                        now = utcnow()
+                        if msg.locked_until is not None and msg.locked_until > now:
+                            busy = True  # another job is fetching this message's files: wait for it
+                        else:
+                            msg.locked_until = now + MEDIA_LEASE  # one job fetches a message's files
+                            fetch_first = msg.id  # download and check outside the lock, then come back for it
                     else:
                         handled_id = msg.id
                         result = self.engine.process(session, conv, msg)
@@ -105,8 +111,15 @@ class Runtime:
                     raise  # the database itself failed: the job fails and the relay retries it
                 log.error("processing message %s failed", handled_id, exc_info=True)
                 self._count_failure(handled_id)
+            if busy:
+                time.sleep(0.2)
+                continue
             if fetch_first is not None:
-                self._prepare_media(fetch_first)
+                try:
+                    self._prepare_media(fetch_first)
+                finally:
+                    with self.Session.begin() as session:
+                        session.execute(update(Message).where(Message.id == fetch_first).values(locked_until=None))
                 continue
             if result and result.outbound_ids:
                 # One send job per processed message; it sends the conversation's replies in order.
@@ -354,7 +367,7 @@ class Runtime:
                 session.flush()
             copy = Message(conversation_id=sms.id, direction="out", channel="sms", reply_to_id=msg.reply_to_id,
                            body=msg.body, payload=dict(msg.payload or {}), media=[], state="pending", attempts=0,
-                           language=msg.language, received_at=now)
+                           language=msg.language, received_at=now, client_id=msg.client_id, matter_id=msg.matter_id)
             session.add(copy)
             session.flush()
             msg.error = f"outside_window; sent by sms as message {copy.id}"

@@ -98,7 +98,7 @@ def file_problems(ctx: Context, message: Message, docs: list[Document]) -> list[
 def receive(ctx: Context) -> Outcome:
     """Files the conversation's unfiled checked uploads to the item in play, or asks which item."""
     matter = ctx.matter
-    docs = documents.unfiled_documents(ctx.session, ctx.conversation.id)
+    docs = documents.unfiled_documents(ctx.session, ctx.conversation.id, ctx.conversation.client_id, ctx.now)
     state = dict(ctx.conversation.state or {}) if ctx.conversation.dialog and ctx.conversation.dialog.startswith("upload.") else {}
     if not docs:
         return Outcome([], step=ctx.conversation.dialog, state=state) if state else Outcome([])
@@ -133,7 +133,7 @@ def which(ctx: Context) -> Outcome:
     item = ctx.session.get(ChecklistItem, item_id) if item_id else None
     if item is None or item.matter_id != ctx.conversation.matter_id:
         return NOT_HANDLED
-    docs = documents.unfiled_documents(ctx.session, ctx.conversation.id)
+    docs = documents.unfiled_documents(ctx.session, ctx.conversation.id, ctx.conversation.client_id, ctx.now)
     if not docs:
         return ask_for(ctx, item, [])
     return _file(ctx, docs, item, {})

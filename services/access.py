@@ -49,6 +49,17 @@ def can_see_conversation(session: Session, user: StaffUser, matter_id: int | Non
     return can_see_matter(session, user, session.get(Matter, matter_id))
 
 
+def can_see_client(session: Session, user: StaffUser, client_id: int) -> bool:
+    """Whether any of the client's matters is open to this person (for turns not tied to one matter)."""
+    if sees_all(user):
+        return True
+    if user.role not in ASSIGNED:
+        return False
+    return bool(session.scalar(select(exists().where(
+        matter_staff.c.staff_user_id == user.id,
+        matter_staff.c.matter_id.in_(select(Matter.id).where(Matter.client_id == client_id))))))
+
+
 def visible_matter_ids(session: Session, user: StaffUser):
     """A select of the matter ids this person may see (for lists)."""
     if sees_all(user) or user.role == "finance":

@@ -6,7 +6,7 @@ and records `document_uploaded` for the firm's other systems, in the caller's tr
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,7 +16,8 @@ from services.models import ChecklistItem, Document, Matter, Message
 from services.templates import load_template
 
 UPLOAD_STATUSES = ("required", "rejected")  # items that still need something from the client
-AVAILABLE = ("valid",)  # documents staff may open (checked, and clean when a scanner is configured)
+AVAILABLE = ("valid",)
+HOLD_UNVERIFIED = timedelta(minutes=30)  # how long a file sent before verifying waits for its sender  # documents staff may open (checked, and clean when a scanner is configured)
 
 
 def documents_of_message(session: Session, message: Message) -> list[Document]:
@@ -28,12 +29,17 @@ def documents_of_message(session: Session, message: Message) -> list[Document]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def unfiled_documents(session: Session, conversation_id: int) -> list[Document]:
-    """Checked files that arrived on this conversation and are not filed to any item yet."""
+def unfiled_documents(session: Session, conversation_id: int, client_id: int | None, now: datetime) -> list[Document]:
+    """Checked files on this conversation, not filed yet, that this verified client may file: those sent
+    while verified as them, and those sent unverified just before (HOLD_UNVERIFIED). An older unverified
+    file on a shared family phone is left for staff to place, never filed to whoever verifies next."""
+    mine = Message.client_id == client_id
+    handling_now = Message.processed_at.is_(None)  # the message this turn is answering
+    just_before = Message.client_id.is_(None) & (Message.processed_at >= now - HOLD_UNVERIFIED)
     return list(session.scalars(
         select(Document).join(Message, Document.message_id == Message.id)
         .where(Message.conversation_id == conversation_id, Document.item_id.is_(None), Document.role == "original",
-               Document.status == "valid", Document.matter_id.is_(None))
+               Document.status == "valid", Document.matter_id.is_(None), mine | handling_now | just_before)
         .order_by(Document.id)
     ))
 

@@ -363,6 +363,10 @@ class Message(Base):
     intent: Mapped[str | None] = mapped_column(String(30))
     dialog: Mapped[str | None] = mapped_column(String(60))
     staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # Whom the message was about, set when it is handled while the sender is verified: a family phone's
+    # thread spans several clients, and staff see only the turns of matters open to them.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

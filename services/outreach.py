@@ -57,7 +57,8 @@ def notify(session: Session, client_id: int, compose: Callable[[Translator], str
     body = compose(t) if private else t.gettext(teaser, firm=firm.name)
     msg = Message(conversation_id=conv.id, direction="out", channel=conv.channel, body=body,
                   payload={"choices": [], "notice": reason}, media=[], state="pending", attempts=0,
-                  language=t.language, received_at=now)
+                  language=t.language, received_at=now, client_id=client_id if private else None,
+                  matter_id=conv.matter_id if private else None)
     session.add(msg)
     session.flush()
     audit.record(session, "system", "notice_queued", f"conversation:{conv.id}",

@@ -26,7 +26,8 @@ HASHER = PasswordHasher()  # Argon2id with argon2-cffi's RFC 9106 low-memory def
 _DUMMY_HASH = HASHER.hash("not-a-real-password")
 IDLE = timedelta(minutes=15)
 ABSOLUTE = timedelta(hours=10)
-FREE_FAILURES = 3            # attempts before any delay
+FREE_FAILURES = 3            # attempts on one account before any delay
+FREE_FAILURES_PER_ADDRESS = 30
 MAX_DELAY = timedelta(minutes=15)
 FAILURE_WINDOW = timedelta(hours=1)
 RECOVERY_CODES = 8
@@ -74,13 +75,16 @@ def _keys(email: str, address: str) -> list[str]:
 
 
 def check_throttle(session: Session, email: str, address: str, now: datetime) -> None:
-    """Raises Throttled while the account or the address must wait (progressive: 1 s, 2 s, 4 s … 15 min)."""
-    for key in _keys(email, address):
+    """Raises Throttled while the account or the address must wait (progressive: 1 s, 2 s, 4 s … 15 min).
+
+    The address allows many more failures than an account: a whole office signs in from one address
+    (NAT, or a proxy in front of the app), and one person's typos must not lock out colleagues."""
+    for key, free in zip(_keys(email, address), (FREE_FAILURES, FREE_FAILURES_PER_ADDRESS)):
         rows = session.execute(select(func.count(), func.max(LoginFailure.at)).where(
             LoginFailure.key_hash == key, LoginFailure.at > now - FAILURE_WINDOW)).one()
         count, last = rows
-        if count >= FREE_FAILURES and last is not None:
-            wait = min(timedelta(seconds=2 ** (count - FREE_FAILURES)), MAX_DELAY)
+        if count >= free and last is not None:
+            wait = min(timedelta(seconds=2 ** (count - free)), MAX_DELAY)
             if now < last + wait:
                 raise Throttled(int((last + wait - now).total_seconds()) + 1)
 
@@ -128,7 +132,7 @@ def sign_in_password(session: Session, email: str, password: str, address: str, 
 
 def sign_in_second_factor(session: Session, current: StaffSession, code: str, address: str, now: datetime) -> Started:
     """Step 2: a TOTP code (each accepted once) or an unused recovery code; rotates the session."""
-    user = session.get(StaffUser, current.staff_user_id)
+    user = session.get(StaffUser, current.staff_user_id, with_for_update=True)  # one code, one use, even in a race
     check_throttle(session, user.email, address, now)
     code = code.strip().replace(" ", "")
     if not (_totp_ok(user, code, now) or _recovery_ok(user, code)):
@@ -197,7 +201,7 @@ def enrol(session: Session, current: StaffSession, secret: str, code: str, addre
 
 # -- sessions ------------------------------------------------------------------------------------
 def find_session(session: Session, token: str | None, now: datetime, idle: timedelta = IDLE,
-                 absolute: timedelta = ABSOLUTE) -> StaffSession | None:
+                 absolute: timedelta = ABSOLUTE, touch: bool = True) -> StaffSession | None:
     """The live session for a browser token (touching it), or None when missing, revoked or expired."""
     if not token:
         return None
@@ -208,7 +212,8 @@ def find_session(session: Session, token: str | None, now: datetime, idle: timed
     if user is None or not user.active or now - found.last_seen_at > idle or now - found.created_at > absolute:
         found.revoked_at = found.revoked_at or now
         return None
-    found.last_seen_at = now
+    if touch:
+        found.last_seen_at = now
     return found
 
 

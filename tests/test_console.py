@@ -96,6 +96,7 @@ def test_unknown_account_and_wrong_password_get_the_same_answer_then_slow_down(w
     strip = lambda body: re.sub(rb'value="[0-9a-f]{64}"', b"", body)  # noqa: E731
     assert strip(unknown.data) == strip(wrong.data)
     start(web, ADMIN[0], "not-the-password-2")
+    start(web, ADMIN[0], "not-the-password-3")
     throttled = start(web, *ADMIN)  # even the right password waits now
     assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) >= 1
     clock.advance(seconds=5)
@@ -367,3 +368,49 @@ def test_only_admins_reach_integrations(app, clock):
     paralegal = app.test_client()
     sign_in(paralegal, clock, PARALEGAL)
     assert paralegal.get("/console/admin/integrations").status_code == 404
+
+
+def test_on_a_family_phone_staff_read_only_the_turns_of_matters_open_to_them(web, demo, clock):
+    phone = Chat(demo)
+    phone.verify("02/11/2006")  # Daniel (MAT-2002, not assigned to the paralegal)
+    daniel_answer = phone.say("cómo va mi caso?").text
+    clock.advance(hours=13)  # his check has lapsed; his mother takes the phone
+    phone.verify("21/03/1988")
+    phone.say("quiero hablar con una persona")
+    sign_in(web, clock, PARALEGAL)
+    conv = web.get("/console/queue.json").get_json()["handoffs"][0]["conversation"]
+    page = web.get(f"/console/conversations/{conv}").data.decode()
+    assert "quiero hablar con una persona" in page
+    assert daniel_answer.splitlines()[0] not in page and "cómo va mi caso?" not in page
+
+
+def test_a_file_sent_unverified_long_before_is_not_filed_to_whoever_verifies_next(demo, clock):
+    phone = Chat(demo)
+    phone.say(files=[(photo(seed=53), "image/jpeg")])  # someone on the family phone, not verified
+    clock.advance(hours=3)
+    phone.verify("21/03/1988")
+    phone.say("qué me falta")
+    phone.say(files=[(photo(seed=54), "image/jpeg")])
+    with demo.Session() as s:
+        from services.models import Document
+        docs = s.scalars(select(Document).where(Document.role == "original").order_by(Document.id)).all()
+    assert [d.item_id is not None for d in docs] == [False, True]
+
+
+def test_a_tampered_file_opened_in_the_console_is_marked_corrupt(web, demo, clock):
+    maria = Chat(demo)
+    maria.verify("21/03/1988")
+    maria.say("qué me falta")
+    maria.say(files=[(photo(seed=55), "image/jpeg")])
+    from services.models import Document
+    with demo.Session() as s:
+        doc = s.scalar(select(Document).where(Document.role == "original"))
+    path = demo.settings.storage_dir / doc.storage_key[:2] / doc.storage_key
+    blob = bytearray(path.read_bytes())
+    blob[100] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    sign_in(web, clock, PARALEGAL)
+    assert web.get(f"/console/documents/{doc.id}").status_code == 409
+    with demo.Session() as s:
+        assert s.get(Document, doc.id).status == "corrupt"
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "document_corrupt")) is not None

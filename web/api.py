@@ -20,12 +20,12 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from services import api_tokens, importer, kpis
+from services import audit
 from services.db import utcnow
 from services.firm import get_firm
 from services.invoices import balance
 from services.matters import StageBlocked, change_stage
 from services.models import STAGES, ChecklistItem, Client, Conversation, Document, Invoice, Matter, Message
-from services.outreach import client_threads
 from services.payments.base import PaymentEvent
 from services.payments.confirm import apply_events
 from web.openapi import OPENAPI
@@ -274,10 +274,12 @@ def post_stage(external_id: str):
 @bp.get("/matters/<external_id>/transcript")
 def get_transcript(external_id: str):
     limit, after = _page()
-    with _runtime().Session() as session:
+    with _runtime().Session.begin() as session:
         matter = _matter(session, external_id)
-        conversations = select(Conversation.id).where(client_threads(matter.client_id, session))
-        rows = session.scalars(select(Message).where(Message.conversation_id.in_(conversations), Message.id > after)
+        audit.record(session, g.api_actor, "api_transcript_read", f"matter:{matter.id}", {})
+        # Only this matter's turns: a family phone's thread also holds other clients' matters.
+        ours = (Message.matter_id == matter.id) | (Message.matter_id.is_(None) & (Message.client_id == matter.client_id))
+        rows = session.scalars(select(Message).where(ours, Message.id > after)
                                .order_by(Message.id).limit(limit + 1)).all()
         channels = dict(session.execute(select(Conversation.id, Conversation.channel)
                                         .where(Conversation.id.in_({m.conversation_id for m in rows}))).all())

@@ -18,7 +18,7 @@ from functools import wraps
 
 from flask import (Blueprint, Response, abort, current_app, g, jsonify, make_response, redirect, render_template,
                    request, url_for)
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services import access, audit, handoffs, reviews, staff_auth
 from services.checklists import item_name
@@ -115,7 +115,8 @@ def _load_session():
     with _runtime().Session.begin() as session:
         found = staff_auth.find_session(session, request.cookies.get(COOKIE), _now(),
                                         idle=timedelta(minutes=settings.console_idle_minutes),
-                                        absolute=timedelta(hours=settings.console_absolute_hours))
+                                        absolute=timedelta(hours=settings.console_absolute_hours),
+                                        touch=not request.path.endswith(".json"))  # polling is not activity
         if found is not None:
             user = session.get(StaffUser, found.staff_user_id)
             session.expunge(user)
@@ -251,7 +252,8 @@ def language():
     if lang in ("en", "es"):
         with _runtime().Session.begin() as session:
             session.get(StaffUser, g.staff.id).language = lang
-    return redirect(request.form.get("back") or url_for("console.queue"))
+    back = request.form.get("back") or ""
+    return redirect(back if back.startswith("/console/") and not back.startswith("//") else url_for("console.queue"))
 
 
 # -- the handoff queue ---------------------------------------------------------------------------
@@ -321,7 +323,8 @@ def _open_handoff(session, conv: Conversation) -> Handoff | None:
 def conversation(conv_id: int):
     with _runtime().Session.begin() as session:
         conv = _conversation_or_404(session, conv_id)
-        messages = session.scalars(select(Message).where(Message.conversation_id == conv.id).order_by(Message.id)).all()
+        messages = [m for m in session.scalars(select(Message).where(Message.conversation_id == conv.id).order_by(Message.id))
+                    if _may_read_turn(session, m)]
         handoff = _open_handoff(session, conv)
         matter_id = conv.matter_id or (handoff.matter_id if handoff else None)
         matter = session.get(Matter, matter_id) if matter_id else None
@@ -337,6 +340,16 @@ def conversation(conv_id: int):
                                staff_names=staff_names, can_see_documents=matter is None or access.can_see_documents(session, g.staff, matter),
                                approver=g.staff.role in access.ATTORNEYS)
     return page
+
+
+def _may_read_turn(session, message: Message) -> bool:
+    """A family phone's thread holds several clients' turns: staff read those of matters open to them,
+    and the unverified ones (which disclose nothing about a matter)."""
+    if access.sees_all(g.staff):
+        return True
+    if message.matter_id is None:  # unverified (nothing about a matter), or the client before picking a matter
+        return message.client_id is None or access.can_see_client(session, g.staff, message.client_id)
+    return access.can_see_matter(session, g.staff, session.get(Matter, message.matter_id))
 
 
 def _needs_approval(session, conv: Conversation, text: str) -> bool:
@@ -366,7 +379,8 @@ def reply(conv_id: int):
         msg = Message(conversation_id=conv.id, direction="out", channel=conv.channel, body=text,
                       payload={"choices": [], "staff": True, "quoted_ai_draft": quoted}, media=[],
                       state="awaiting_approval" if held else "pending", attempts=0, language=conv.language,
-                      staff_user_id=g.staff.id, received_at=now)
+                      staff_user_id=g.staff.id, received_at=now, client_id=conv.client_id,
+                      matter_id=conv.matter_id or (handoff.matter_id if handoff else None))
         session.add(msg)
         session.flush()
         if handoff is not None and handoff.first_reply_at is None and not held:
@@ -408,6 +422,9 @@ def take(conv_id: int):
         conv = _conversation_or_404(session, conv_id)
         handoff = _open_handoff(session, conv)
         assignee = request.form.get("assignee", type=int) or g.staff.id
+        person = session.get(StaffUser, assignee)
+        if person is None or not person.active or not access.can_see_conversation(session, person, handoff.matter_id if handoff else None):
+            abort(400, description="That person cannot take this conversation.")
         if handoff is not None:
             handoff.assignee_id = assignee
             handoff.status = "assigned"
@@ -541,11 +558,9 @@ def _readable_document(document_id: int, action: str) -> tuple[bytes, str]:
         if doc is None:
             abort(404)
         matter = session.get(Matter, doc.matter_id) if doc.matter_id else None
-        conv_matter = None
-        if matter is None and doc.message_id:
-            conv_matter = session.scalar(select(Conversation.matter_id).join(Message, Message.conversation_id == Conversation.id)
-                                         .where(Message.id == doc.message_id))
-            matter = session.get(Matter, conv_matter) if conv_matter else None
+        if matter is None and doc.message_id:  # not filed yet: judged by the turn it came with, never the thread's
+            turn_matter = session.scalar(select(Message.matter_id).where(Message.id == doc.message_id))
+            matter = session.get(Matter, turn_matter) if turn_matter else None
         allowed = access.can_see_documents(session, g.staff, matter) if matter else g.staff.role in access.ALL_MATTERS
         if not allowed:
             _not_found(session, f"document:{document_id}")
@@ -554,6 +569,7 @@ def _readable_document(document_id: int, action: str) -> tuple[bytes, str]:
         try:
             data = open_document(session, _runtime().vault, doc)
         except TamperedFile:
+            session.commit()  # keep the "corrupt" mark and its audit event
             abort(409, description="This file failed its integrity check and is marked corrupt.")
         audit.record(session, f"staff:{g.staff.id}", action, f"document:{doc.id}", {"sha256": doc.sha256})
         return data, doc.mime
@@ -734,6 +750,9 @@ def users():
                     abort(400)
                 if action == "reset_totp":
                     user.totp_secret, user.recovery_codes, user.totp_last_step = None, [], None
+                if action in ("reset_totp", "deactivate"):  # their open sessions end now
+                    session.execute(update(StaffSession).where(StaffSession.staff_user_id == user.id,
+                                                               StaffSession.revoked_at.is_(None)).values(revoked_at=_now()))
                 else:
                     user.active = action == "activate"
                 audit.record(session, f"staff:{g.staff.id}", f"staff_{action}", f"staff:{user.id}", {})

@@ -28,6 +28,7 @@ from services.summaries.base import (
     Summary,
     SummaryUnavailable,
     facts_for,
+    involved_clients,
 )
 from services.summaries.openai_summariser import OpenAISummariser, api_base_url
 from services.summaries.record import RecordSummariser
@@ -44,12 +45,12 @@ RECORD_LABEL = "Drafted from the record (no AI) — review before use"
 
 
 def _clients(session: Session, handoff: Handoff) -> list[Client]:
-    """The handoff's conversation client and its matter's client (whoever's information it holds)."""
+    """Everyone whose words the thread may hold: the conversation's and the matter's client, and
+    whoever shares the contact point (a family phone's thread carries all of them)."""
     conv = session.get(Conversation, handoff.conversation_id)
     matter_id = handoff.matter_id or (conv.matter_id if conv else None)
     matter = session.get(Matter, matter_id) if matter_id else None
-    ids = {i for i in ((conv.client_id if conv else None), (matter.client_id if matter else None)) if i}
-    return [session.get(Client, i) for i in sorted(ids)]
+    return involved_clients(session, conv, matter)
 
 
 def ai_allowed(session: Session, handoff: Handoff, settings) -> bool:
