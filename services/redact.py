@@ -64,11 +64,18 @@ _DATE_PATTERNS = [
     # 21 de marzo de 1988, 21 marzo 1988, 14th of May 1990, 1° de mayo
     re.compile(r"\b" + _DAY + r"\s+(?:de\s+|of\s+)?" + _MONTHS + r"(?:,?\s+(?:de(?:l)?\s+)?" + _YEAR + r")?\b",
                re.IGNORECASE),
+    # marzo 21 88
+    re.compile(r"\b" + _MONTHS + r"\s+" + _DAY + r"\s+\d{2}\b", re.IGNORECASE),
     # marzo 21, 1988, May 14, 1990, Jan. 5
     re.compile(r"\b" + _MONTHS + r"\s+" + _DAY + r"(?:,?\s+(?:de(?:l)?\s+)?" + _YEAR + r")?\b", re.IGNORECASE),
     # marzo de 1988, March 1988
     re.compile(r"\b" + _MONTHS + r",?\s+(?:de(?:l)?\s+)?" + _YEAR + r"\b", re.IGNORECASE),
     re.compile(_START + r"\d{1,2}/\d{4}" + _END),                                      # 03/1988
+    # 02-ago-1985, 21/mar/1988, 21mar1988, 1988-mar-21 (a month name joined to digits)
+    re.compile(r"(?<![\w-])" + _DAY + r"[-/. ]?" + _MONTHS + r"[-/. ]?(?:" + _YEAR + r"|\d{2})(?![\w-])", re.IGNORECASE),
+    re.compile(r"(?<![\w-])" + _YEAR + r"[-/. ]" + _MONTHS + r"[-/. ]" + _DAY + r"(?![\w-])", re.IGNORECASE),
+    # 21 03 1988 (digits split by spaces)
+    re.compile(_START + r"(?:[0-2]?\d|3[01]) (?:0?[1-9]|1[0-2]) (?:" + _YEAR + r"|\d{2})" + _END),
 ]
 
 # Phone numbers: an optional country code (+52, 0052, +1), an optional area code in brackets,
@@ -89,6 +96,10 @@ _PASSPORT_WORD = r"(?:passport|pasaporte)"
 _PASSPORT_TOKEN = r"(?=[A-Za-z]*\d)[A-Za-z0-9]{6,9}"
 _PASSPORT_AFTER = re.compile(
     r"(\b" + _PASSPORT_WORD + r"\b[^\n;?!\d]{0,40}?)(?<![\w-])(" + _PASSPORT_TOKEN + r")(?![\w-])",
+    re.IGNORECASE)
+# "pasaporte no. 12345 6789": a number written in groups next to the word
+_PASSPORT_SPACED = re.compile(
+    r"(\b" + _PASSPORT_WORD + r"\b[^\n;?!\d]{0,40}?)(?<![\w-])([A-Za-z]{0,2}\d{2,5}(?:[ -]\d{2,5}){1,3})(?![\w-])",
     re.IGNORECASE)
 _PASSPORT_BEFORE = re.compile(
     r"(?<![\w-])(" + _PASSPORT_TOKEN + r")(?![\w-])(?=[^\n;.?!\d]{0,25}\b" + _PASSPORT_WORD + r"\b)",
@@ -133,6 +144,7 @@ def redact(text: str) -> str:
     text = _A_NUMBER.sub(A_NUMBER, text)
     for pattern in _DATE_PATTERNS:
         text = pattern.sub(DATE, text)
+    text = _PASSPORT_SPACED.sub(lambda m: m.group(1) + PASSPORT, text)
     text = _PASSPORT_AFTER.sub(lambda m: m.group(1) + PASSPORT, text)
     text = _PASSPORT_BEFORE.sub(PASSPORT, text)
     text = _PHONE.sub(_phone, text)

@@ -261,6 +261,13 @@ def test_base_url_accepts_a_server_root_or_a_v1_url(given, expected):
 # -- (f) redaction --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, placeholder, secret", [
+    ("mi esposo nació el 02-ago-1985", "[DATE]", "1985"),
+    ("born 21/mar/1988", "[DATE]", "1988"),
+    ("fecha 21mar1988", "[DATE]", "1988"),
+    ("1988-mar-21 es mi cumpleaños", "[DATE]", "1988"),
+    ("nací el 21 03 1988", "[DATE]", "1988"),
+    ("nací marzo 21 88", "[DATE]", "88"),
+    ("su pasaporte no. 12345 6789", "[PASSPORT]", "6789"),
     ("Mi número A es A123456789", "[A-NUMBER]", "123456789"),
     ("my A-number is A-123-456-789", "[A-NUMBER]", "456"),
     ("A 12345678 es mi número", "[A-NUMBER]", "12345678"),
