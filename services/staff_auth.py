@@ -54,7 +54,8 @@ def hash_password(password: str) -> str:
     return HASHER.hash(password)
 
 
-def create_user(session: Session, email: str, name: str, role: str, password: str, language: str = "en") -> StaffUser:
+def create_user(session: Session, email: str, name: str, role: str, password: str, language: str = "en",
+                actor: str = "system") -> StaffUser:
     """A new staff account (TOTP is enrolled at first sign-in)."""
     if role not in STAFF_ROLES:
         raise AuthError(f"role must be one of {', '.join(STAFF_ROLES)}")
@@ -65,7 +66,7 @@ def create_user(session: Session, email: str, name: str, role: str, password: st
                      language=language if language in ("en", "es") else "en", recovery_codes=[])
     session.add(user)
     session.flush()
-    audit.record(session, "system", "staff_created", f"staff:{user.id}", {"role": role})
+    audit.record(session, actor, "staff_created", f"staff:{user.id}", {"role": role})
     return user
 
 
