@@ -31,7 +31,7 @@ from services.documents import documents_of_message
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
-from services.models import Client, Conversation, Document, FirmSettings, Handoff, Matter, Message
+from services.models import Client, Conversation, Document, FirmSettings, Handoff, Message
 from services.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -321,8 +321,7 @@ class Engine:
         ]
         session.add_all(outbound)
         if conv.client_id:  # the firm's systems hear about messages from known clients (ids only)
-            events.record(session, "message_received", matter=session.get(Matter, conv.matter_id) if conv.matter_id else None,
-                          client_id=conv.client_id, now=ctx.now,
+            events.record(session, "message_received", matter_id=conv.matter_id, client_id=conv.client_id, now=ctx.now,
                           data={"message_id": msg.id, "conversation_id": conv.id, "channel": conv.channel,
                                 "intent": ctx.intent})
         session.flush()

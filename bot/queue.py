@@ -66,7 +66,12 @@ class RQQueue:
         from redis.exceptions import RedisError
 
         try:
-            self.queue.enqueue(f"bot.jobs.{job}", item_id, job_id=f"{job}-{item_id}", result_ttl=0, failure_ttl=86400)
+            # rq's own enqueue, written through our pipeline: the queue registration, the job hash
+            # and the push go to Redis in one round trip (rq alone makes two).
+            with self.redis.pipeline() as pipe:
+                self.queue.enqueue_call(f"bot.jobs.{job}", args=(item_id,), job_id=f"{job}-{item_id}", result_ttl=0,
+                                        failure_ttl=86400, pipeline=pipe)
+                pipe.execute()
             return True
         except RedisError as exc:
             log.warning("queue unavailable, %s %s waits for the relay: %s", job, item_id, type(exc).__name__)
