@@ -54,6 +54,9 @@ class Processed:
     handoff_id: int | None = None  # a handoff this message started (its summary is drafted next)
 
 
+_INSERT_OUTBOUND = Message.__table__.insert().returning(Message.__table__.c.id, sort_by_parameter_order=True)
+
+
 @functools.cache
 def _accept_statements(dialect: str):
     """accept's statements, built once per dialect (building them costs more than running them).
@@ -334,17 +337,18 @@ class Engine:
         msg.state, msg.processed_at = "processed", ctx.now
         msg.intent, msg.language, msg.dialog = ctx.intent, ctx.language, dialog
         outbound = [
-            Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.id,
-                    body=r.text, payload={"choices": [{"value": c.value, "label": c.label} for c in r.choices],
-                                          "hint": self._hint(ctx, len(r.choices)),
-                                          **({"contact_button": r.contact_button} if r.contact_button else {})},
-                    media=[], state="pending", attempts=0, language=ctx.language, received_at=ctx.now)
+            {"conversation_id": conv.id, "direction": "out", "channel": conv.channel, "reply_to_id": msg.id,
+             "body": r.text, "payload": {"choices": [{"value": c.value, "label": c.label} for c in r.choices],
+                                         "hint": self._hint(ctx, len(r.choices)),
+                                         **({"contact_button": r.contact_button} if r.contact_button else {})},
+             "media": [], "state": "pending", "attempts": 0, "language": ctx.language, "received_at": ctx.now}
             for r in replies
         ]
-        session.add_all(outbound)
+        # The outbox rows go in with one Core INSERT (nothing reads them back as objects in this turn).
+        outbound_ids = tuple(session.scalars(_INSERT_OUTBOUND, outbound).all()) if outbound else ()
         if conv.client_id:  # the firm's systems hear about messages from known clients (ids only)
             events.record(session, "message_received", matter_id=conv.matter_id, client_id=conv.client_id, now=ctx.now,
                           data={"message_id": msg.id, "conversation_id": conv.id, "channel": conv.channel,
                                 "intent": ctx.intent})
         session.flush()
-        return Processed(msg.id, tuple(m.id for m in outbound), tuple(sorted(ctx.memo.get("filed_items", ()))))
+        return Processed(msg.id, outbound_ids, tuple(sorted(ctx.memo.get("filed_items", ()))))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+import weakref
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -26,6 +27,7 @@ EVENTS = (
 
 
 ENDPOINTS_CACHE_SECONDS = 5.0
+_INSERT_EVENT = OutgoingEvent.__table__.insert()
 
 
 class _Endpoint(NamedTuple):
@@ -37,28 +39,30 @@ class _ActiveEndpoints:
     """The active endpoints (ids and payload kind) per event name, re-read at most every 5 s.
 
     Every processed message from a known client records an event, and most firms have few or no
-    endpoints: this spares the per-event query. A change committed in this process (a new,
-    edited, disabled or removed endpoint) clears the cache at once; another process sees it
-    within ENDPOINTS_CACHE_SECONDS.
+    endpoints: this spares the per-event query. Kept per database engine. A change committed in
+    this process (a new, edited, disabled or removed endpoint) clears it at once; another process
+    sees the change within ENDPOINTS_CACHE_SECONDS.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cached: tuple[float, list[tuple[_Endpoint, list[str]]]] | None = None
+        self._cached: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Engine → (expires, endpoints)
 
     def clear(self) -> None:
         with self._lock:
-            self._cached = None
+            self._cached.clear()
 
     def for_event(self, session: Session, event: str) -> list[_Endpoint]:
-        cached = self._cached
+        bind = session.get_bind()
+        engine = getattr(bind, "engine", bind)
+        cached = self._cached.get(engine)
         if cached is None or time.monotonic() >= cached[0]:
             rows = session.execute(select(WebhookEndpoint.id, WebhookEndpoint.full_payload, WebhookEndpoint.events)
                                    .where(WebhookEndpoint.active.is_(True)).order_by(WebhookEndpoint.id)).all()
             cached = (time.monotonic() + ENDPOINTS_CACHE_SECONDS,
                       [(_Endpoint(r.id, bool(r.full_payload)), list(r.events or [])) for r in rows])
             with self._lock:
-                self._cached = cached
+                self._cached[engine] = cached
         return [e for e, names in cached[1] if "*" in names or event in names]
 
 
@@ -88,12 +92,12 @@ def record(session: Session, event: str, *, matter: Matter | None = None, client
     Give `matter`, or only `matter_id` with `client_id` when the row is not loaded (the hot path)."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}")
-    row = OutgoingEvent(event_id="evt_" + secrets.token_hex(12), event=event,
-                        matter_id=matter.id if matter else matter_id,
-                        client_id=client_id if client_id is not None else (matter.client_id if matter else None),
-                        data=dict(data or {}), created_at=now or utcnow())
-    row.fanned_out_at = row.created_at  # deliveries are written below, in this transaction
-    session.add(row)
+    values = {"event_id": "evt_" + secrets.token_hex(12), "event": event, "matter_id": matter.id if matter else matter_id,
+              "client_id": client_id if client_id is not None else (matter.client_id if matter else None),
+              "data": dict(data or {}), "created_at": now or utcnow()}
+    values["fanned_out_at"] = values["created_at"]  # its deliveries are written below, in this transaction
+    session.execute(_INSERT_EVENT, values)  # one Core INSERT: the row is not read back in this transaction
+    row = OutgoingEvent(**values)  # a detached copy for the payloads (never added to the session)
     fan_out(session, row)
     return row
 
