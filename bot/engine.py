@@ -6,17 +6,21 @@ audit events and outbound messages into the caller's transaction (the outbox).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import bindparam, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.intents import INTENTS, classify_intent
 from bot.language import detect_language, explicit_switch
+from bot.language import warm_up as _warm_up_language
 from bot.messages import Inbound, Reply
 from dialogs import language as language_dialog
 from dialogs import link, menu, optout, upload, verify
@@ -31,7 +35,7 @@ from services.documents import documents_of_message
 from services.firm import get_firm
 from services.i18n import Translator
 from services.identity import normalize_address
-from services.models import Client, Conversation, Document, FirmSettings, Handoff, Matter, Message
+from services.models import Client, Conversation, Document, FirmSettings, Handoff, Message
 from services.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -50,8 +54,31 @@ class Processed:
     handoff_id: int | None = None  # a handoff this message started (its summary is drafted next)
 
 
-def _insert(conn: Connection):
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+_INSERT_OUTBOUND = Message.__table__.insert().returning(Message.__table__.c.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def _accept_statements(dialect: str):
+    """accept's statements, built once per dialect (building them costs more than running them).
+
+    Bind parameters: channel, address, provider_id, body, payload, media, received_at (and for
+    a new conversation: created_at, opted_out_at)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    c = Message.__table__.c
+    values = {"direction": literal("in", type_=c.direction.type), "channel": bindparam("channel", type_=c.channel.type),
+              "provider_id": bindparam("provider_id", type_=c.provider_id.type), "body": bindparam("body", type_=c.body.type),
+              "payload": bindparam("payload", type_=c.payload.type), "media": bindparam("media", type_=c.media.type),
+              "state": literal("received", type_=c.state.type), "attempts": literal(0, type_=c.attempts.type),
+              "received_at": bindparam("received_at", type_=c.received_at.type)}
+    here = (Conversation.channel == bindparam("channel"), Conversation.address == bindparam("address"))
+    store = insert(Message).from_select(["conversation_id", *values], select(Conversation.id, *values.values()).where(*here)) \
+        .on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
+    find = select(Conversation.id).where(*here)
+    new_conversation = insert(Conversation).values(
+        channel=bindparam("channel"), address=bindparam("address"), status="bot", state={}, version=0,
+        failed_verifications=0, unknown_streak=0, created_at=bindparam("created_at"),
+        opted_out_at=bindparam("opted_out_at")).on_conflict_do_nothing(index_elements=["channel", "address"])
+    return store, find, new_conversation
 
 
 class Engine:
@@ -64,6 +91,15 @@ class Engine:
         self.files = files
         self._firm: tuple[float, FirmSettings] | None = None
         self.pay_options = None  # dialogs.base.PayOptions when online payments are configured
+
+    def warm_up(self) -> None:
+        """Loads what the first turns would otherwise load on the way (language model, catalogs,
+        number and date formats), so a worker's first jobs are not the slow ones."""
+        _warm_up_language()
+        for language in ("en", "es"):
+            t = Translator.for_language(language)
+            t.money(Decimal("1"))
+            t.date(date(2000, 1, 1))
 
     def firm_changed(self) -> None:
         """Forget the cached firm settings (after changing them in this process)."""
@@ -87,33 +123,22 @@ class Engine:
         Runs on a Core connection (this is a webhook's hot path: no ORM unit of work). Both inserts
         are atomic (ON CONFLICT DO NOTHING), so two racing copies store one row.
         """
-        insert = _insert(conn)
         address = normalize_address(inbound.channel, inbound.address)
         payload = {"choice": inbound.choice} if inbound.choice else {}
         if inbound.link:
             payload["link"] = inbound.link
         media = [{"content_type": m.content_type, "url": m.url, "filename": m.filename, "size": m.size} for m in inbound.media]
-        values = {"direction": "in", "channel": inbound.channel, "provider_id": inbound.provider_id,
-                  "body": (inbound.text or "")[:MAX_TEXT], "payload": payload, "media": media, "state": "received",
-                  "attempts": 0, "received_at": inbound.received_at}
-        columns = Message.__table__.c
-        find = select(Conversation.id).where(Conversation.channel == inbound.channel, Conversation.address == address)
+        params = {"channel": inbound.channel, "address": address, "provider_id": inbound.provider_id,
+                  "body": (inbound.text or "")[:MAX_TEXT], "payload": payload, "media": media,
+                  "received_at": inbound.received_at}
+        store, find, new_conversation = _accept_statements(conn.dialect.name)
         # One statement on the hot path: insert the message for the conversation of this address.
-        store = insert(Message).from_select(
-            ["conversation_id", *values],
-            select(Conversation.id, *(literal(v, type_=columns[k].type) for k, v in values.items()))
-            .where(Conversation.channel == inbound.channel, Conversation.address == address),
-        ).on_conflict_do_nothing(index_elements=["channel", "direction", "provider_id"]).returning(Message.id)
-        new_id = conn.scalar(store)
-        if new_id is None and conn.scalar(find) is None:
+        new_id = conn.scalar(store, params)
+        if new_id is None and conn.scalar(find, params) is None:
             # First message from this address (two racing first messages make one conversation row).
-            conn.execute(
-                insert(Conversation).values(channel=inbound.channel, address=address, status="bot", state={},
-                                            version=0, failed_verifications=0, unknown_streak=0, created_at=self.clock(),
-                                            opted_out_at=opted_out_at(conn, inbound.channel, address))
-                .on_conflict_do_nothing(index_elements=["channel", "address"])
-            )
-            new_id = conn.scalar(store)
+            conn.execute(new_conversation, {"channel": inbound.channel, "address": address, "created_at": self.clock(),
+                                            "opted_out_at": opted_out_at(conn, inbound.channel, address)})
+            new_id = conn.scalar(store, params)
         if new_id is not None and any(m.content is not None for m in inbound.media):
             ids = self._store_media(conn, inbound, new_id)
             conn.execute(update(Message).where(Message.id == new_id).values(
@@ -314,19 +339,19 @@ class Engine:
         # Whom this turn was about (None while unverified): staff see a thread's turns by matter.
         msg.client_id, msg.matter_id = conv.client_id, conv.matter_id
         outbound = [
-            Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.id,
-                    body=r.text, payload={"choices": [{"value": c.value, "label": c.label} for c in r.choices],
-                                          "hint": self._hint(ctx, len(r.choices)),
-                                          **({"contact_button": r.contact_button} if r.contact_button else {})},
-                    media=[], state="pending", attempts=0, language=ctx.language, received_at=ctx.now,
-                    client_id=conv.client_id, matter_id=conv.matter_id)
+            {"conversation_id": conv.id, "direction": "out", "channel": conv.channel, "reply_to_id": msg.id,
+             "body": r.text, "payload": {"choices": [{"value": c.value, "label": c.label} for c in r.choices],
+                                         "hint": self._hint(ctx, len(r.choices)),
+                                         **({"contact_button": r.contact_button} if r.contact_button else {})},
+             "media": [], "state": "pending", "attempts": 0, "language": ctx.language, "received_at": ctx.now,
+             "client_id": conv.client_id, "matter_id": conv.matter_id}
             for r in replies
         ]
-        session.add_all(outbound)
+        # The outbox rows go in with one Core INSERT (nothing reads them back as objects in this turn).
+        outbound_ids = tuple(session.scalars(_INSERT_OUTBOUND, outbound).all()) if outbound else ()
         if conv.client_id:  # the firm's systems hear about messages from known clients (ids only)
-            events.record(session, "message_received", matter=session.get(Matter, conv.matter_id) if conv.matter_id else None,
-                          client_id=conv.client_id, now=ctx.now,
+            events.record(session, "message_received", matter_id=conv.matter_id, client_id=conv.client_id, now=ctx.now,
                           data={"message_id": msg.id, "conversation_id": conv.id, "channel": conv.channel,
                                 "intent": ctx.intent})
         session.flush()
-        return Processed(msg.id, tuple(m.id for m in outbound), tuple(sorted(ctx.memo.get("filed_items", ()))))
+        return Processed(msg.id, outbound_ids, tuple(sorted(ctx.memo.get("filed_items", ()))))

@@ -142,6 +142,11 @@ def _identifier():
     return ident
 
 
+def warm_up() -> None:
+    """Loads the language model now (≈0.5 s), not inside the first job that needs it."""
+    _identifier()
+
+
 def _langid_logodds(text: str) -> float:
     """log(P(es)/P(en)) from py3langid, clipped to [-6, 6]."""
     ranked = dict(_identifier().rank(text))

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.engine import Engine
@@ -30,7 +30,7 @@ from services import intake, outreach, staff_copy
 from services import proactive, webhooks
 from services.firm import get_firm
 from services.antivirus import ClamdScanner
-from services.models import ChecklistItem, Conversation, Document, Handoff, Message, WebhookDelivery
+from services.models import ChecklistItem, Conversation, Document, Handoff, Message, ProviderReceipt, WebhookDelivery
 from services.vault import MasterKeys, Vault
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,25 @@ TEMPLATE_BODY = "[approved template: you have a new message]"
 MAX_SEND_ATTEMPTS = 8
 SEND_LEASE = timedelta(seconds=60)
 RELAY_AFTER = timedelta(seconds=30)
+
+
+# The send step's statements, built once (they run twice for every reply).
+_OUT = Message.__table__
+_SEND_LOCK = select(Conversation.id, Conversation.channel, Conversation.address, Conversation.last_inbound_at,
+                    Conversation.opted_out_at).with_for_update()
+_SEND_WAITING = (select(Message.id, Message.state, Message.error, Message.locked_until, Message.received_at,
+                        Message.attempts, Message.body, Message.payload)
+                 .where(Message.conversation_id == bindparam("conversation_id"), Message.direction == "out",
+                        Message.state.in_(("pending", "sending")))
+                 .order_by(Message.id))
+_MARK_SENDING = _OUT.update().where(_OUT.c.id == bindparam("mid")).values(
+    state="sending", attempts=bindparam("attempts"), locked_until=bindparam("until"))
+_MARK_SENT = _OUT.update().where(_OUT.c.id == bindparam("mid")).values(
+    state="sent", provider_id=bindparam("provider_id"), sent_at=bindparam("now"), locked_until=None)
+_CANCEL = _OUT.update().where(_OUT.c.id == bindparam("mid")).values(state="cancelled", error="opted out")
+_SET_ERROR = _OUT.update().where(_OUT.c.id == bindparam("mid")).values(error=bindparam("error"))
+_EARLY_RECEIPT = select(ProviderReceipt.id).where(ProviderReceipt.provider_id == bindparam("provider_id"),
+                                                  ProviderReceipt.matched.is_(False)).limit(1)
 
 
 def _media_to_fetch(media: list[dict]) -> list[dict]:
@@ -295,21 +314,28 @@ class Runtime:
         return step
 
     def _send_step_in(self, session, owner, upto: int, done_id: int | None, result: SendResult | None, now):
-        """Inside the transaction: record the last outcome, pick and mark the next reply."""
-        conv = session.scalar(select(Conversation).where(Conversation.id == owner).with_for_update())
+        """Inside the transaction: record the last outcome, pick and mark the next reply.
+
+        Runs for every reply twice (mark, then record), so the usual path reads plain rows and
+        writes with prebuilt UPDATEs; the rare ones (retry, failure, opt-out, a closed WhatsApp
+        window, an early receipt) load the ORM objects they change. The conversation is locked in
+        its own statement and the replies read in the next, so under READ COMMITTED they show what
+        the previous holder of the lock committed.
+        """
+        conv = session.execute(_SEND_LOCK.where(Conversation.id == owner)).first()
         if conv is None:
             return None
-        waiting = session.scalars(
-            select(Message).where(Message.conversation_id == conv.id, Message.direction == "out",
-                                  Message.state.in_(("pending", "sending")))
-            .order_by(Message.id)
-        ).all()
+        waiting = session.execute(_SEND_WAITING, {"conversation_id": conv.id}).all()
         if done_id is not None:
-            done = next((m for m in waiting if m.id == done_id), None) or session.get(Message, done_id)
             waiting = [m for m in waiting if m.id != done_id]
-            self._record_send(session, done, result, now)
+            if result.state == "sent":
+                session.execute(_MARK_SENT, {"mid": done_id, "provider_id": result.provider_id, "now": now})
+                if session.scalar(_EARLY_RECEIPT, {"provider_id": result.provider_id}) is not None:
+                    delivery.apply_early_receipts(session, session.get(Message, done_id))
+            else:
+                self._record_send(session, session.get(Message, done_id), result, now)
             if result.error == "opted_out":  # the carrier says this number texted STOP
-                set_opted_out(session, conv, now, words="carrier opt-out")
+                set_opted_out(session, session.get(Conversation, conv.id), now, words="carrier opt-out")
             if result.state != "sent":
                 return None  # later replies wait behind this one
         window = getattr(self.channels[conv.channel], "session_window", None)
@@ -318,19 +344,19 @@ class Runtime:
             if msg.error == AWAITING_WINDOW:
                 if closed:
                     continue  # held until the person writes again
-                msg.error = None  # they wrote: the window is open, it goes now, in order
+                session.execute(_SET_ERROR, {"mid": msg.id, "error": None})  # they wrote: it goes now, in order
             if msg.state == "sending" or (msg.locked_until and msg.locked_until > now):
                 return None  # in flight or backing off: that job (or the relay) carries on
             if conv.opted_out_at and msg.received_at < conv.opted_out_at:
-                msg.state, msg.error = "cancelled", "opted out"  # written before STOP: not sent
+                session.execute(_CANCEL, {"mid": msg.id})  # written before STOP: not sent
                 continue
             if done_id is None and msg.id > upto:
                 return None
             if closed and not (msg.payload or {}).get("template"):
                 # Outside the provider's free-form window: never attempted there.
-                self._outside_window(session, conv, msg, now)
+                self._outside_window(session, session.get(Conversation, conv.id), session.get(Message, msg.id), now)
                 continue
-            msg.state, msg.attempts, msg.locked_until = "sending", msg.attempts + 1, now + SEND_LEASE
+            session.execute(_MARK_SENDING, {"mid": msg.id, "attempts": msg.attempts + 1, "until": now + SEND_LEASE})
             reply = Reply.from_dict({"text": msg.body, **(msg.payload or {})})
             return msg.id, conv.channel, conv.address, reply
         return None

@@ -44,22 +44,33 @@ def record(session: Session, actor: str, action: str, subject: str, details: dic
     session.info.setdefault(_PENDING, []).append((utcnow(), actor, action, subject, details))
 
 
-def seal(session: Session) -> list[AuditEvent]:
-    """Chains and inserts the session's waiting events (called before every commit)."""
+_LOCK = text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+_HEAD = select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+_INSERT = AuditEvent.__table__.insert()
+
+
+def seal(session: Session) -> int:
+    """Chains and inserts the session's waiting events (called before every commit); returns how many.
+
+    One Core INSERT for all of them (no ORM objects: nothing reads them back in this transaction).
+    The head is read in its own statement after the lock is granted, so under READ COMMITTED it
+    sees the event a concurrent transaction committed while this one waited for the lock.
+    """
     pending = session.info.pop(_PENDING, None)
     if not pending:
-        return []
+        return 0
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)) or GENESIS
-    events = []
+        session.execute(_LOCK)
+    prev = session.scalar(_HEAD) or GENESIS
+    rows = []
     for at, actor, action, subject, details in pending:
-        event = AuditEvent(at=at, actor=actor, action=action, subject=subject, details=details, prev_hash=prev)
-        event.hash = prev = _digest(event.prev_hash, _stamp(event), actor, action, subject, details)
-        events.append(event)
-    session.add_all(events)
-    session.flush()
-    return events
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        digest = _digest(prev, stamp, actor, action, subject, details)
+        rows.append({"at": at, "actor": actor, "action": action, "subject": subject, "details": details,
+                     "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(_INSERT, rows)
+    return len(rows)
 
 
 @event.listens_for(Session, "before_commit")

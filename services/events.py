@@ -7,9 +7,13 @@ subscribed to the event) are written in the same transaction; services.webhooks 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+import weakref
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,16 +26,78 @@ EVENTS = (
 )
 
 
+ENDPOINTS_CACHE_SECONDS = 5.0
+_INSERT_EVENT = OutgoingEvent.__table__.insert()
+
+
+class _Endpoint(NamedTuple):
+    id: int
+    full_payload: bool
+
+
+class _ActiveEndpoints:
+    """The active endpoints (ids and payload kind) per event name, re-read at most every 5 s.
+
+    Every processed message from a known client records an event, and most firms have few or no
+    endpoints: this spares the per-event query. Kept per database engine. A change committed in
+    this process (a new, edited, disabled or removed endpoint) clears it at once; another process
+    sees the change within ENDPOINTS_CACHE_SECONDS.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Engine → (expires, endpoints)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cached.clear()
+
+    def for_event(self, session: Session, event: str) -> list[_Endpoint]:
+        bind = session.get_bind()
+        engine = getattr(bind, "engine", bind)
+        cached = self._cached.get(engine)
+        if cached is None or time.monotonic() >= cached[0]:
+            rows = session.execute(select(WebhookEndpoint.id, WebhookEndpoint.full_payload, WebhookEndpoint.events)
+                                   .where(WebhookEndpoint.active.is_(True)).order_by(WebhookEndpoint.id)).all()
+            cached = (time.monotonic() + ENDPOINTS_CACHE_SECONDS,
+                      [(_Endpoint(r.id, bool(r.full_payload)), list(r.events or [])) for r in rows])
+            with self._lock:
+                self._cached[engine] = cached
+        return [e for e, names in cached[1] if "*" in names or event in names]
+
+
+active_endpoints = _ActiveEndpoints()
+_ENDPOINTS_CHANGED = "puente_endpoints_changed"
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _note_endpoint_changes(session: Session, _flush_context) -> None:
+    if any(isinstance(o, WebhookEndpoint) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_ENDPOINTS_CHANGED] = True
+        active_endpoints.clear()  # also cleared after commit, so no reader caches the old rows meanwhile
+
+
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_endpoints(session: Session) -> None:
+    if session.info.pop(_ENDPOINTS_CHANGED, False):
+        active_endpoints.clear()
+
+
 def record(session: Session, event: str, *, matter: Matter | None = None, client_id: int | None = None,
-           data: dict[str, Any] | None = None, now: datetime | None = None) -> OutgoingEvent:
-    """Writes one event (ids and type; `data` holds the details a full payload may carry)."""
+           data: dict[str, Any] | None = None, now: datetime | None = None,
+           matter_id: int | None = None) -> OutgoingEvent:
+    """Writes one event (ids and type; `data` holds the details a full payload may carry).
+
+    Give `matter`, or only `matter_id` with `client_id` when the row is not loaded (the hot path)."""
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}")
-    row = OutgoingEvent(event_id="evt_" + secrets.token_hex(12), event=event,
-                        matter_id=matter.id if matter else None,
-                        client_id=client_id if client_id is not None else (matter.client_id if matter else None),
-                        data=dict(data or {}), created_at=now or utcnow())
-    session.add(row)
+    values = {"event_id": "evt_" + secrets.token_hex(12), "event": event, "matter_id": matter.id if matter else matter_id,
+              "client_id": client_id if client_id is not None else (matter.client_id if matter else None),
+              "data": dict(data or {}), "created_at": now or utcnow()}
+    values["fanned_out_at"] = values["created_at"]  # its deliveries are written below, in this transaction
+    session.execute(_INSERT_EVENT, values)  # one Core INSERT: the row is not read back in this transaction
+    row = OutgoingEvent(**values)  # a detached copy for the payloads (never added to the session)
     fan_out(session, row)
     return row
 
@@ -42,8 +108,7 @@ def subscribed(endpoint: WebhookEndpoint, event: str) -> bool:
 
 def fan_out(session: Session, row: OutgoingEvent) -> int:
     """Adds one delivery per active endpoint subscribed to the event; returns how many."""
-    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)))
-                 if subscribed(e, row.event)]
+    endpoints = active_endpoints.for_event(session, row.event)
     bodies: dict[bool, dict[str, Any]] = {}
     for endpoint in endpoints:
         full = bool(endpoint.full_payload)

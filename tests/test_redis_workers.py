@@ -77,3 +77,30 @@ def test_two_workers_answer_one_conversation_in_arrival_order(settings, workers)
     # Answered as verified: the second message verified, so the balance question got amounts.
     assert "$1,020.00" in answers[ids[2]] and "$1,020.00" in answers[ids[6]]
     runtime.close()
+
+
+def test_our_enqueue_writes_what_rqs_own_enqueue_writes():
+    """RQQueue writes the job hash itself (the webhook's hot path): field for field what rq writes."""
+    from redis import Redis
+
+    from bot.queue import RQQueue
+
+    redis = Redis.from_url(REDIS)
+    redis.flushdb()
+    queue = RQQueue(REDIS)
+    with redis.pipeline() as pipe:
+        queue.queue.enqueue_call("bot.jobs.send_message", args=(7,), job_id="send_message-7", result_ttl=0,
+                                 failure_ttl=86400, pipeline=pipe)
+        pipe.execute()
+    by_rq = redis.hgetall("rq:job:send_message-7")
+    redis.flushdb()
+    assert queue.enqueue("send_message", 7)
+    ours = redis.hgetall("rq:job:send_message-7")
+    times = {b"created_at", b"enqueued_at"}
+    assert set(ours) == set(by_rq)
+    assert {k: v for k, v in ours.items() if k not in times} == {k: v for k, v in by_rq.items() if k not in times}
+    assert redis.lrange(queue.queue.key, 0, -1) == [b"send_message-7"]
+    assert queue.queue.key.encode() in redis.smembers("rq:queues")
+    job = queue.queue.fetch_job("send_message-7")
+    assert (job.func_name, job.args, job.get_status()) == ("bot.jobs.send_message", [7], "queued")
+    redis.flushdb()

@@ -111,6 +111,7 @@ def worker(with_scheduler: bool, burst: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     redis = Redis.from_url(settings.redis_url)
     runtime = jobs.runtime()
+    runtime.engine.warm_up()
     if not burst:
         runtime.start_relay()
     queue = Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer)
