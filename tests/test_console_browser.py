@@ -20,8 +20,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package")
-pyotp = pytest.importorskip("pyotp", reason="the console's two-step sign-in needs pyotp")
 
+import pyotp  # noqa: E402  (a dependency of the console, never missing)
 from sqlalchemy import select  # noqa: E402
 
 from services.models import Matter  # noqa: E402

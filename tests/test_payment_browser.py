@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
-from tests.test_simulator_browser import CHROMIUM, REPLY_TIMEOUT, _open, _say, base_url, browser, page  # noqa: F401
+# (skips with its reason, as that module does, when Chromium or playwright is missing)
+from tests.test_simulator_browser import (REPLY_TIMEOUT, _open, _say, base_url, browser, page,  # noqa: F401
+                                          sync_api)
 
-sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 
