@@ -134,10 +134,14 @@ class Engine:
         store, find, new_conversation = _accept_statements(conn.dialect.name)
         # One statement on the hot path: insert the message for the conversation of this address.
         new_id = conn.scalar(store, params)
-        if new_id is None and conn.scalar(find, params) is None:
-            # First message from this address (two racing first messages make one conversation row).
-            conn.execute(new_conversation, {"channel": inbound.channel, "address": address, "created_at": self.clock(),
-                                            "opted_out_at": opted_out_at(conn, inbound.channel, address)})
+        if new_id is None:
+            # No row: a replay, or no conversation for this address when the insert looked.
+            if conn.scalar(find, params) is None:
+                # First message from this address (two racing first messages make one conversation row).
+                conn.execute(new_conversation, {"channel": inbound.channel, "address": address, "created_at": self.clock(),
+                                                "opted_out_at": opted_out_at(conn, inbound.channel, address)})
+            # The conversation exists now (maybe made by a racing first message a moment ago):
+            # only a conflict on the provider id leaves no row this time.
             new_id = conn.scalar(store, params)
         if new_id is not None and any(m.content is not None for m in inbound.media):
             ids = self._store_media(conn, inbound, new_id)

@@ -67,7 +67,9 @@ class RQQueue:
         from redis.exceptions import RedisError
 
         try:
-            with self.redis.pipeline() as pipe:
+            # One round trip, no MULTI/EXEC: a broken connection mid-way returns False and the relay
+            # writes the same job id again.
+            with self.redis.pipeline(transaction=False) as pipe:
                 self.write_job(pipe, job, item_id)
                 pipe.execute()
             return True

@@ -38,7 +38,7 @@ MAX_PROCESS_ATTEMPTS = 3
 MAX_MEDIA_ATTEMPTS = 3
 MEDIA_LEASE = timedelta(minutes=2)  # how long one job may hold a message's downloads before another takes over
 AWAITING_WINDOW = "awaiting_window"  # a reply held until the person writes (their window reopens)
-TEMPLATE_BODY = "[approved template: you have a new message]"
+TEMPLATE_BODY = "[approved WhatsApp template \"%s\": you have a new message]"  # % purpose
 MAX_SEND_ATTEMPTS = 8
 SEND_LEASE = timedelta(seconds=60)
 RELAY_AFTER = timedelta(seconds=30)
@@ -86,11 +86,25 @@ class Runtime:
     payments: object = None  # bot.payments.PaymentDesk
     webhook_sender: webhooks.Sender = field(default_factory=webhooks.Sender)
 
+    def __post_init__(self) -> None:
+        # The webhook's store step (see accept); SQLite keeps its BEGIN IMMEDIATE transaction.
+        self._autocommit = (self.db.execution_options(isolation_level="AUTOCOMMIT")
+                            if self.db.dialect.name == "postgresql" else None)
+
     # -- the doors ------------------------------------------------------------------------
     def accept(self, inbound: Inbound) -> int | None:
-        """Stores an inbound message, commits, then enqueues it. Returns None for a replay."""
-        with self.db.begin() as conn:
-            message_id = self.engine.accept(conn, inbound)
+        """Stores an inbound message, commits, then enqueues it. Returns None for a replay.
+
+        On PostgreSQL a message without inline file bytes (every provider webhook) is stored in
+        autocommit: each of accept's statements is atomic on its own (ON CONFLICT DO NOTHING) and
+        committed when it returns, which spares the BEGIN and COMMIT round trips of the hot path.
+        """
+        if self._autocommit is not None and not any(m.content is not None for m in inbound.media):
+            with self._autocommit.connect() as conn:
+                message_id = self.engine.accept(conn, inbound)
+        else:
+            with self.db.begin() as conn:
+                message_id = self.engine.accept(conn, inbound)
         if message_id is not None:
             self.queue.enqueue("process_message", message_id)
         return message_id
@@ -366,16 +380,17 @@ class Runtime:
         its purpose and language, the template goes now and the reply waits until the person writes;
         else it goes by SMS when the person consented to SMS on that number; else staff take it."""
         templates = (self.engine.firm(session).settings or {}).get("whatsapp_templates", {})
-        content_sid = templates.get((msg.payload or {}).get("purpose", "reply"), {}).get(msg.language or "es")
-        if content_sid:
+        template = outreach.approved_template(templates, outreach.template_purpose(msg.payload), msg.language or "es")
+        if template:
+            purpose, content_sid = template
             msg.error = AWAITING_WINDOW
             already = session.scalar(select(Message.id).where(
                 Message.conversation_id == conv.id, Message.direction == "out", Message.id != msg.id,
                 Message.state == "pending", Message.error == AWAITING_WINDOW))
             if already is None:  # one notice per closed window
                 notice = Message(conversation_id=conv.id, direction="out", channel=conv.channel, reply_to_id=msg.reply_to_id,
-                                 body=TEMPLATE_BODY, media=[], state="pending", attempts=0, language=msg.language,
-                                 payload={"choices": [], "template": {"content_sid": content_sid,
+                                 body=TEMPLATE_BODY % purpose, media=[], state="pending", attempts=0, language=msg.language,
+                                 payload={"choices": [], "template": {"content_sid": content_sid, "purpose": purpose,
                                                                       "variables": {"1": self.engine.firm(session).name}}},
                                  received_at=now)
                 session.add(notice)

@@ -1,8 +1,10 @@
 """What every channel adapter provides, and rendering shared by the text-only ones."""
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from bot.messages import Reply
 
@@ -32,6 +34,35 @@ class MediaTooLarge(ValueError):
 
     def __str__(self) -> str:
         return f"file is larger than {self.cap} bytes"
+
+
+class ChatPacer:
+    """Keeps the sends to one chat near a provider's per-chat rate: a token bucket per address,
+    `burst` messages at once, then `per_second`. It paces one process; the provider's own 429
+    (retry_after honoured by the caller) covers several workers writing to one chat."""
+
+    MAX_TRACKED = 10_000
+
+    def __init__(self, per_second: float = 1.0, burst: int = 3, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self._clock = per_second, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens, when counted)
+        self._lock = threading.Lock()
+
+    def reserve(self, address: str, max_wait: float) -> float | None:
+        """Takes a slot for one message to `address`: the seconds to wait before sending it, or None
+        (and nothing taken) when that would be longer than `max_wait`."""
+        with self._lock:
+            now = self._clock()
+            tokens, counted = self._buckets.get(address, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - counted) * self.rate)
+            wait = max(0.0, (1.0 - tokens) / self.rate)
+            if wait > max_wait:
+                return None
+            self._buckets[address] = (tokens - 1.0, now)
+            if len(self._buckets) > self.MAX_TRACKED:  # forget chats whose bucket has refilled
+                idle = self.burst / self.rate
+                self._buckets = {a: b for a, b in self._buckets.items() if now - b[1] < idle}
+            return wait
 
 
 class Channel(Protocol):

@@ -45,7 +45,7 @@ from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, N
 from telegram.request import HTTPXRequest
 
 from bot.messages import Inbound, Media, Reply
-from channels.base import MediaTooLarge, SendResult, numbered_text, split_text
+from channels.base import ChatPacer, MediaTooLarge, SendResult, numbered_text, split_text
 
 TEXT_LIMIT = 4096  # Telegram counts UTF-16 code units
 CALLBACK_DATA_LIMIT = 64  # bytes
@@ -53,6 +53,8 @@ MAX_DOWNLOAD = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB
 FILE_PREFIX = "tg-file:"
 # A later part of a split reply that hits flood control waits this long at most, then gives up.
 MAX_INLINE_WAIT = 5.0
+# Telegram asks bots to keep to about one message a second in a chat (short bursts are tolerated).
+CHAT_RATE, CHAT_BURST = 1.0, 3
 _START = re.compile(r"^/start(?:@\w+)?(?:\s+(\S+))?\s*$")
 _DEEP_LINK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # httpx exceptions (the SDK's transport) raised before the request left this machine.
@@ -110,6 +112,7 @@ class TelegramChannel:
         self._secret = webhook_secret or ""
         self._api_url = api_url.rstrip("/")
         self._timeout = timeout
+        self._pacer = ChatPacer(CHAT_RATE, CHAT_BURST)  # shared by this process's send jobs
         _REDACTOR.tokens.add(token)
         if len(self._secret) >= 8:  # PTB logs setWebhook's parameters at DEBUG
             _REDACTOR.tokens.add(self._secret)
@@ -221,6 +224,14 @@ class TelegramChannel:
         """The message id, or the outcome that ends the send. A part after the first was preceded
         by delivered parts, so anything but a clear failure is "unknown" (never resend the start)."""
         for attempt in range(3 if later else 1):
+            # Paced to the chat's rate; a first part facing a long wait goes back to the queue instead
+            # (nothing was sent), a later part waits its turn (the earlier parts are out).
+            wait = self._pacer.reserve(chat_id, max_wait=60.0 if later else MAX_INLINE_WAIT)
+            if wait is None:
+                return (SendResult("unknown", error="partly_sent") if later
+                        else SendResult("retry", error="rate_limited", retry_after=MAX_INLINE_WAIT))
+            if wait:
+                await asyncio.sleep(wait)
             try:
                 message = await bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
                 return message.message_id

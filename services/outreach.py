@@ -21,6 +21,33 @@ from services.models import Client, ContactPoint, Conversation, FirmSettings, Me
 
 DEFAULT_TEASER = N_("%(firm)s has an update about your case. Reply to this message to see it.")
 
+# WhatsApp template purposes (Meta "utility" templates the firm has approved, one per purpose and
+# language). Past WhatsApp's 24-hour window a message goes as its purpose's template, or else as
+# the generic "reply" one; each template carries only the firm's name ({{1}}), never case details.
+TEMPLATE_PURPOSES = ("reply", "case_update", "documents", "payment")
+_NOTICE_PURPOSE = {
+    "stage_changed": "case_update", "deadline_approaching": "case_update",
+    "documents_missing": "documents", "document_accepted": "documents", "document_rejected": "documents",
+    "document_infected": "documents",
+    "invoice_overdue": "payment", "payment_receipt": "payment",
+}
+
+
+def template_purpose(payload: dict | None) -> str:
+    """The WhatsApp template purpose of an outbound message: its notice's kind, else "reply"."""
+    payload = payload or {}
+    return payload.get("purpose") or _NOTICE_PURPOSE.get(payload.get("notice") or "", "reply")
+
+
+def approved_template(templates: dict, purpose: str, language: str) -> tuple[str, str] | None:
+    """(purpose, ContentSid) of the approved template for this purpose and language, falling back to
+    the generic "reply" template; None when the firm has neither in that language."""
+    for name in dict.fromkeys((purpose, "reply")):
+        content_sid = (templates.get(name) or {}).get(language)
+        if content_sid:
+            return name, content_sid
+    return None
+
 
 def client_threads(client_id: int, session: Session):
     """A condition matching the client's conversations: verified for them, or on one of their contact points."""

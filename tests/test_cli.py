@@ -106,3 +106,5 @@ def test_firm_command_records_whatsapp_templates(settings):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["whatsapp_templates"] == {"reply": {"es": "HX" + "1" * 32, "en": "HX" + "2" * 32}}
     assert _run(settings, ["firm", "--whatsapp-template", "reply:fr:nope"]).exit_code != 0
+    refused = _run(settings, ["firm", "--whatsapp-template", "marketing:es:HX" + "3" * 32])
+    assert refused.exit_code != 0 and "reply, case_update, documents, payment" in refused.output

@@ -354,6 +354,28 @@ def test_a_later_part_waits_out_a_short_flood_control_but_never_resends_earlier_
     assert len(fake.messages_to("2")) == 1
 
 
+def test_sends_to_one_chat_keep_to_about_one_a_second_after_a_short_burst(fake):
+    channel = TelegramChannel(TOKEN, SECRET, fake.url)
+    for i in range(5):
+        assert channel.send("31", Reply(f"Mensaje {i}")).state == "sent"
+    assert channel.send("32", Reply("Otro chat")).state == "sent"
+    times = [m["at"] for m in fake.messages_to("31")]
+    assert times[2] - times[0] < 0.5  # a burst of three goes at once
+    assert [round(b - a, 1) >= 0.9 for a, b in zip(times[2:], times[3:])] == [True, True]  # then one a second
+    assert fake.messages_to("32")[0]["at"] - times[-1] < 0.5  # another chat does not wait for this one
+
+
+def test_a_reply_facing_a_long_wait_for_its_chat_goes_back_to_the_queue_unsent(fake):
+    from channels.base import ChatPacer
+
+    channel = TelegramChannel(TOKEN, SECRET, fake.url)
+    channel._pacer = ChatPacer(per_second=0.01, burst=1)  # a chat that just had its message: the next is 100 s away
+    assert channel.send("33", Reply("Primero")).state == "sent"
+    result = channel.send("33", Reply("Segundo"))
+    assert (result.state, result.error) == ("retry", "rate_limited") and result.retry_after > 0
+    assert [m["text"] for m in fake.messages_to("33")] == ["Primero"]
+
+
 def test_choices_become_an_inline_keyboard_without_the_numbered_hint(fake):
     channel = TelegramChannel(TOKEN, SECRET, fake.url)
     reply = Reply("¿Qué necesita?", (Choice("status", "Estado de mi caso"), Choice("balance", "Saldo")),

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from bot.runtime import build_runtime
+from channels.twilio import TwilioChannel
 from services.demo import seed
 from services.models import Conversation, Document, Message, ProviderReceipt
 from tests.conftest import make_settings, wipe
@@ -63,6 +64,9 @@ def test_forged_signature_is_refused_and_nothing_stored(client, rt):
     form = inbound_form(MARIA, SMS_FROM, "hola")
     assert post(client, form, signature="bad-signature").status_code == 403
     assert client.post("/webhooks/twilio", data=MultiDict(form)).status_code == 403  # no signature at all
+    # A header of another length, or not ASCII, is a refusal too (not a server error).
+    assert post(client, form, signature=sign(TOKEN, "http://elsewhere.example/webhooks/twilio", form) + "=").status_code == 403
+    assert post(client, form, signature="ñ" * 28).status_code == 403
     assert count(rt, Message) == 0
 
 
@@ -102,6 +106,34 @@ def test_replayed_and_racing_webhooks_store_one_message_and_answer_once(client, 
     rt.queue.join()
     assert results == [200] * 4
     assert count(rt, Message, Message.direction == "in") == 1 and len(fake.sent) == 1
+
+
+def test_a_first_message_racing_another_from_the_same_new_number_is_stored(rt, database_url):
+    """Two first messages from one new number: B's insert finds no conversation, then A creates it
+    and stores its own message before B looks again. B's message is not a replay: it is stored."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): this interleaving cannot happen there")
+    from sqlalchemy import event
+
+    newcomer = "+15555550199"
+    first, second = (TwilioChannel.parse(MultiDict(inbound_form(newcomer, SMS_FROM, text, sid=sid)))
+                     for text, sid in (("hola", "SM" + "b" * 32), ("necesito ayuda", "SM" + "c" * 32)))
+    raced = []
+
+    def racer(conn, cursor, statement, parameters, context, executemany):
+        if not raced and statement.lstrip().startswith("SELECT conversations.id"):
+            raced.append("racing")
+            raced.append(rt.accept(first))  # the racing request, on its own connection, commits first
+
+    event.listen(rt.db, "before_cursor_execute", racer)
+    try:
+        stored = rt.accept(second)
+    finally:
+        event.remove(rt.db, "before_cursor_execute", racer)
+    rt.queue.join()
+    assert raced[-1] is not None and stored is not None
+    assert count(rt, Message, Message.direction == "in") == 2
+    assert count(rt, Conversation) == 1
 
 
 @pytest.mark.parametrize("signed_url", [PUBLIC + ":443/webhooks/twilio", PUBLIC + "/webhooks/twilio"])
@@ -379,6 +411,32 @@ def test_past_the_window_an_approved_template_goes_and_the_reply_follows_when_th
     bodies = [m["body"] for m in fake.sent[1:]]
     assert "fecha de nacimiento" in bodies[0]  # the held reply first, then the answer to the new message
     assert len(bodies) == 2 and all(m["content_sid"] is None for m in fake.sent[1:])
+
+
+@pytest.mark.parametrize("reason, expected", [("payment_receipt", "HX" + "7" * 32),  # its purpose's own template
+                                              ("document_rejected", "HX" + "1" * 32)])  # none for documents: reply's
+def test_past_the_window_a_notice_goes_as_the_template_of_its_purpose(client, rt, fake, reason, expected):
+    from services import outreach
+    from services.db import utcnow
+    from services.models import ContactPoint, FirmSettings
+
+    with rt.Session.begin() as s:
+        firm = s.scalar(select(FirmSettings))
+        firm.settings = {"whatsapp_templates": {"reply": {"es": "HX" + "1" * 32}, "payment": {"es": "HX" + "7" * 32}}}
+    rt.engine.firm_changed()
+    post(client, inbound_form(MARIA, WA_FROM, "hola", whatsapp=True))
+    rt.queue.join()
+    with rt.Session.begin() as s:  # a day later her WhatsApp window is closed
+        s.scalar(select(Conversation).where(Conversation.channel == "whatsapp")).last_inbound_at -= timedelta(hours=25)
+    fake.sent.clear()
+    with rt.Session.begin() as s:
+        maria = s.scalar(select(ContactPoint.client_id).where(ContactPoint.address == MARIA))
+        notice = outreach.notify(s, maria, lambda t: "detalles", firm=s.scalar(select(FirmSettings)), now=utcnow(),
+                                 reason=reason)
+    rt.queue_sends([notice.id])
+    rt.queue.join()
+    assert [(m["to"], m["content_sid"]) for m in fake.sent] == [("whatsapp:" + MARIA, expected)]
+    assert all(m["body"] != "detalles" for m in fake.sent)  # the notice itself waits for her to write
 
 
 def test_a_verified_client_files_a_document_by_mms_and_hears_what_is_left(client, rt, fake):

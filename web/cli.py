@@ -233,11 +233,14 @@ def audit_verify() -> None:
 @click.option("--payment-instructions-en")
 @click.option("--payment-instructions-es")
 @click.option("--whatsapp-template", "templates", multiple=True, metavar="PURPOSE:LANG:CONTENT_SID",
-              help="An approved WhatsApp template (e.g. reply:es:HX…), used past the 24-hour window.")
+              help="An approved WhatsApp template (e.g. reply:es:HX…), used past the 24-hour window. Purposes: "
+                   "reply (any message), case_update (stage changes, deadlines), documents (missing or reviewed "
+                   "documents), payment (overdue invoices, receipts); a purpose without one uses reply's.")
 def firm(name, phone, email, timezone, payment_instructions_en, payment_instructions_es, templates) -> None:
     """Shows or sets the firm's name, contact, payment instructions and WhatsApp templates."""
     from services.db import make_engine, make_sessionmaker
     from services.firm import get_firm
+    from services.outreach import TEMPLATE_PURPOSES
 
     engine = make_engine(_settings().database_url)
     with make_sessionmaker(engine).begin() as session:
@@ -256,6 +259,9 @@ def firm(name, phone, email, timezone, payment_instructions_en, payment_instruct
             parts = spec.split(":")
             if len(parts) != 3 or parts[1] not in ("en", "es") or not parts[2].startswith("HX"):
                 raise click.ClickException(f"--whatsapp-template wants PURPOSE:LANG:HX…, got {spec!r}")
+            if parts[0] not in TEMPLATE_PURPOSES:
+                raise click.ClickException(f"--whatsapp-template purpose must be one of {', '.join(TEMPLATE_PURPOSES)}; "
+                                           f"got {parts[0]!r}")
             purpose, lang, sid = parts
             extra.setdefault("whatsapp_templates", {}).setdefault(purpose, {})[lang] = sid
         f.settings = extra

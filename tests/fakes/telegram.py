@@ -139,7 +139,7 @@ class FakeTelegram:
             record = {"method": method, "message_id": message_id, "chat_id": str(params["chat_id"]),
                       "text": params.get("text"), "caption": params.get("caption"),
                       "reply_markup": _json_field(params.get("reply_markup")), "photo": params.get("photo"),
-                      "document": params.get("document")}
+                      "document": params.get("document"), "at": time.monotonic()}
             with self._lock:
                 self.sent.append(record)
             result = {"message_id": message_id, "date": int(time.time()),
