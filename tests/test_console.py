@@ -287,6 +287,11 @@ def test_a_new_handoff_gets_its_drafted_summary_from_a_job(web, demo, clock):
     sign_in(web, clock, PARALEGAL)
     page = web.get(f"/console/conversations/{handoff.conversation_id}?lang=en")
     assert b"Summary from the record (no AI)" in page.data and b"Use this draft" in page.data
+    assert b"The client asked to talk to a person." in page.data
+    # A Spanish-speaking paralegal reads the same summary in Spanish.
+    page = web.get(f"/console/conversations/{handoff.conversation_id}?lang=es")
+    assert "El cliente pidió hablar con una persona." in page.data.decode()
+    assert "Documentos que faltan:" in page.data.decode()
 
 
 def test_a_handoff_goes_to_the_matters_paralegal_who_gets_an_email_naming_no_one(demo, clock):

@@ -171,9 +171,24 @@ def test_record_summary_is_useful_to_staff(demo):
     assert "person" in summary.why_reached_out and "I-130" in summary.why_reached_out
     assert summary.what_they_asked == "quiero hablar con una persona"
     assert any(line.startswith("Missing documents:") for line in summary.outstanding)
-    assert any("1020.00 USD" in line for line in summary.outstanding)
+    assert any("$1,020.00" in line for line in summary.outstanding)
     assert any("Documents due to the firm on 2026-12-18" in line for line in summary.outstanding)
     assert summary.draft_reply.startswith(DRAFT["es"]["greeting"]) and summary.language == "es"
+
+
+def test_a_record_summary_reads_in_the_staff_members_language(demo):
+    from services.i18n import Translator
+    from services.summaries.record import for_reader
+
+    maria_hands_off(demo)
+    stored = record_summary(demo).to_dict()
+    spanish = for_reader(stored, Translator.for_language("es"))
+    assert "persona" in spanish["why_reached_out"] and "I-130" in spanish["why_reached_out"]
+    assert any(line.startswith("Documentos que faltan:") for line in spanish["outstanding"])
+    assert any("Saldo" in line and "$1,020.00" in line for line in spanish["outstanding"])
+    assert spanish["suggested_next_step"].startswith("Lea los últimos mensajes")
+    assert spanish["what_they_asked"] == "quiero hablar con una persona"  # the client's own words, as written
+    assert for_reader(stored, Translator.for_language("en"))["outstanding"] == stored["outstanding"]
 
 
 # -- (c) when the AI is unavailable, the record stands in -------------------------------------------

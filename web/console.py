@@ -28,6 +28,7 @@ from services.intake import available, open_document
 from services.invoices import balance, paid_amount
 from services.matters import StageBlocked, change_stage
 from services.stages import STAGE_TEXT
+from services.summaries.record import for_reader
 from services.models import (STAFF_ROLES, STAGES, AuditEvent, ChecklistItem, Client, Conversation, Document, Handoff,
                              Invoice, Matter, Message, StaffSession, StaffUser)
 from services.vault import TamperedFile
@@ -96,7 +97,8 @@ def _template_helpers():
     seed = _csrf_seed() or getattr(g, "pre_token", "")
     return {"_": t.gettext, "lang": t.language, "csrf": _csrf_for(seed) if seed else "", "staff": getattr(g, "staff", None),
             "money": t.money, "fmt_time": _fmt_time,
-            "stage_label": lambda stage: t.gettext(STAGE_TEXT[stage].label) if stage in STAGE_TEXT else stage}
+            "stage_label": lambda stage: t.gettext(STAGE_TEXT[stage].label) if stage in STAGE_TEXT else stage,
+            "summary_for_reader": lambda stored: for_reader(stored, t)}
 
 
 def _fmt_time(value: datetime | None) -> str:

@@ -85,6 +85,7 @@ class Summary:
     language: str = "es"
     source: Literal["ai", "record"] = "record"
     model: str | None = None
+    facts: dict | None = None  # a record summary's facts, to word it again in the reader's language
 
     def to_dict(self) -> dict:
         return asdict(self)

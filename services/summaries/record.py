@@ -1,32 +1,35 @@
 """The deterministic summariser: a staff summary from the record alone, no AI.
 
 Used when AI summaries are off (firm setting, client consent, no key) and whenever the AI one is
-unavailable. Staff-facing fields are English; the draft reply is in the client's language and is
+unavailable. Its staff-facing sentences are catalog msgids: the stored summary keeps English text
+plus the facts it was made from, and `for_reader` words it again in the reader's language (a
+Spanish-speaking paralegal reads it in Spanish). The draft reply is in the client's language and is
 for staff to edit (it is never sent automatically), so its few fixed sentences live here rather
 than in the gettext catalogs.
 """
 from __future__ import annotations
 
+from services.i18n import N_, Translator
 from services.summaries.base import HandoffFacts, Summary
 
 WHY = {
-    "asked_for_person": "The client asked to talk to a person.",
-    "not_understood": "The assistant could not understand the client's messages.",
-    "dispute": "The client disputes an invoice or a charge.",
-    "verification_lockout": "The sender was locked out after failed identity checks.",
-    "upload_trouble": "The client had trouble sending documents.",
-    "processing_error": "The assistant hit an error while handling the client's message.",
-    "whatsapp_window": "A WhatsApp reply could not be sent (the 24-hour window closed).",
+    "asked_for_person": N_("The client asked to talk to a person."),
+    "not_understood": N_("The assistant could not understand the client's messages."),
+    "dispute": N_("The client disputes an invoice or a charge."),
+    "verification_lockout": N_("The sender was locked out after failed identity checks."),
+    "upload_trouble": N_("The client had trouble sending documents."),
+    "processing_error": N_("The assistant hit an error while handling the client's message."),
+    "whatsapp_window": N_("A WhatsApp reply could not be sent (the 24-hour window closed)."),
 }
 
 NEXT_STEP = {
-    "asked_for_person": "Read the last messages and reply to the client in this thread.",
-    "not_understood": "Read the last messages, answer the question in the thread and note what the assistant missed.",
-    "dispute": "Review the disputed invoice with the billing staff before replying; do not send a payment link until it is settled.",
-    "verification_lockout": "Confirm the sender's identity by a known channel (call the number on file) before disclosing anything.",
-    "upload_trouble": "Check the documents received on the matter and tell the client what is still needed or how to send it.",
-    "processing_error": "Check the message log for the failed message, then reply to the client in this thread.",
-    "whatsapp_window": "Reply with an approved WhatsApp template or by SMS; free-form WhatsApp messages will fail.",
+    "asked_for_person": N_("Read the last messages and reply to the client in this thread."),
+    "not_understood": N_("Read the last messages, answer the question in the thread and note what the assistant missed."),
+    "dispute": N_("Review the disputed invoice with the billing staff before replying; do not send a payment link until it is settled."),
+    "verification_lockout": N_("Confirm the sender's identity by a known channel (call the number on file) before disclosing anything."),
+    "upload_trouble": N_("Check the documents received on the matter and tell the client what is still needed or how to send it."),
+    "processing_error": N_("Check the message log for the failed message, then reply to the client in this thread."),
+    "whatsapp_window": N_("Reply with an approved WhatsApp template or by SMS; free-form WhatsApp messages will fail."),
 }
 
 # The draft reply's fixed sentences, per language ("usted" in Spanish).
@@ -50,21 +53,67 @@ DRAFT = {
 }
 _DRAFT_EXTRA = {"dispute": "dispute", "upload_trouble": "documents", "verification_lockout": "identity"}
 
-UNKNOWN_REASON = "The conversation was handed to staff ({reason})."
-NO_MESSAGE = "(no message text)"
+UNKNOWN_REASON = N_("The conversation was handed to staff (%(reason)s).")
+ABOUT_MATTER = N_("%(why)s About their %(matter_type)s matter (stage: %(stage)s).")
+NO_MESSAGE = N_("(no message text)")
+MISSING = N_("Missing documents: %(items)s")
+BALANCE = N_("Balance owed (%(account)s): %(amount)s")
+DISPUTED = N_("Disputed invoice(s): %(invoices)s")
+UPCOMING = N_("Upcoming: %(deadline)s on %(date)s")
+ACCOUNTS = {"trust": N_("trust"), "operating": N_("operating")}
+_ENGLISH = Translator.for_language("en")
 
 
-def _outstanding(facts: HandoffFacts) -> list[str]:
+def _facts(facts: HandoffFacts) -> dict:
+    """What the wording is made from, kept with the stored summary (staff-only, like the text)."""
+    return {"reason": facts.reason, "matter_type": facts.matter_type, "stage": facts.stage,
+            "missing_items": list(facts.missing_items), "balances": [dict(b) for b in facts.balances],
+            "disputed_invoices": list(facts.disputed_invoices), "deadlines": [dict(d) for d in facts.deadlines]}
+
+
+def _why(t: Translator, facts: dict) -> str:
+    reason = facts.get("reason") or ""
+    why = t.gettext(WHY[reason]) if reason in WHY else t.gettext(UNKNOWN_REASON, reason=reason)
+    if facts.get("matter_type") and facts.get("stage"):
+        from services.stages import STAGE_TEXT
+
+        stage = facts["stage"]
+        label = t.gettext(STAGE_TEXT[stage].label) if stage in STAGE_TEXT else stage.replace("_", " ")
+        why = t.gettext(ABOUT_MATTER, why=why, matter_type=facts["matter_type"], stage=label)
+    return why
+
+
+def _outstanding(t: Translator, facts: dict) -> list[str]:
+    from decimal import Decimal, InvalidOperation
+
     items: list[str] = []
-    if facts.missing_items:
-        items.append("Missing documents: " + ", ".join(facts.missing_items))
-    for balance in facts.balances:
-        items.append(f"Balance owed ({balance['account']}): {balance['amount']} {balance['currency']}")
-    if facts.disputed_invoices:
-        items.append("Disputed invoice(s): " + ", ".join(facts.disputed_invoices))
-    for deadline in facts.deadlines:
-        items.append(f"Upcoming: {deadline['name']} on {deadline['date']}")
+    if facts.get("missing_items"):
+        items.append(t.gettext(MISSING, items=", ".join(facts["missing_items"])))
+    for balance in facts.get("balances") or ():
+        try:
+            amount = t.money(Decimal(balance["amount"]), balance.get("currency") or "USD")
+        except (InvalidOperation, KeyError, ValueError):
+            amount = f"{balance.get('amount')} {balance.get('currency')}"
+        account = ACCOUNTS.get(balance.get("account"))
+        items.append(t.gettext(BALANCE, account=t.gettext(account) if account else balance.get("account"), amount=amount))
+    if facts.get("disputed_invoices"):
+        items.append(t.gettext(DISPUTED, invoices=", ".join(facts["disputed_invoices"])))
+    for deadline in facts.get("deadlines") or ():
+        items.append(t.gettext(UPCOMING, deadline=deadline.get("name"), date=deadline.get("date")))
     return items
+
+
+def for_reader(stored: dict, t: Translator) -> dict:
+    """A stored record summary worded in the reader's language (an AI one, or one stored before
+    the facts were kept, is returned as it is)."""
+    facts = stored.get("facts")
+    if stored.get("source") != "record" or not isinstance(facts, dict):
+        return stored
+    reason = facts.get("reason") or ""
+    asked = stored.get("what_they_asked")
+    return {**stored, "why_reached_out": _why(t, facts), "outstanding": _outstanding(t, facts),
+            "suggested_next_step": t.gettext(NEXT_STEP.get(reason, NEXT_STEP["asked_for_person"])),
+            "what_they_asked": t.gettext(NO_MESSAGE) if asked in (None, "", _ENGLISH.gettext(NO_MESSAGE)) else asked}
 
 
 def draft_reply(language: str, reason: str) -> str:
@@ -82,18 +131,15 @@ class RecordSummariser:
 
     def summarise(self, facts: HandoffFacts) -> Summary:
         language = facts.language if facts.language in DRAFT else "es"
-        matter = f" about their {facts.matter_type} matter (stage: {facts.stage.replace('_', ' ')})" \
-            if facts.matter_type and facts.stage else ""
-        why = WHY.get(facts.reason, UNKNOWN_REASON.format(reason=facts.reason))
-        if matter:
-            why = why.rstrip(".") + matter + "."
+        kept = _facts(facts)
         return Summary(
-            why_reached_out=why,
+            why_reached_out=_why(_ENGLISH, kept),
             what_they_asked=facts.last_client_message or NO_MESSAGE,
-            outstanding=_outstanding(facts),
+            outstanding=_outstanding(_ENGLISH, kept),
             suggested_next_step=NEXT_STEP.get(facts.reason, NEXT_STEP["asked_for_person"]),
             draft_reply=draft_reply(language, facts.reason),
             language=language,
             source="record",
             model=None,
+            facts=kept,
         )
