@@ -478,3 +478,38 @@ def test_without_online_payments_the_firm_instructions_are_given(database_url, t
     finally:
         rt.queue.join()
         rt.close()
+
+
+# -- refund notices and dispute outcomes ---------------------------------------------------------------------
+
+def _paid_by_card(rt, web, stripe_api, number: str) -> dict:
+    """Maria pays invoice `number` at the (fake) Stripe; the payment's webhook is delivered."""
+    paid = stripe_api.complete(_open_checkouts(rt, web, stripe_api)[number]["id"])
+    assert _deliver(web, event("checkout.session.completed", paid["session"])).status_code == 200
+    return paid
+
+
+def test_refund_notice_in_the_clients_language_and_only_a_teaser_when_unverified(stripe_rt, stripe_web, stripe_api,
+                                                                                   clock):
+    paid = _paid_by_card(stripe_rt, stripe_web, stripe_api, "INV-1002")
+    partial = dict(paid["charge"], amount_refunded=20000)
+    assert _deliver(stripe_web, event("charge.refunded", partial)).status_code == 200
+    notice = outbox(stripe_rt, MARIA)[-1]
+    assert notice == ES.gettext("We refunded %(amount)s on invoice %(number)s. It can take 5–10 business days to show "
+                                "on your statement.", amount="$200.00", number="INV-1002")
+    assert notice.startswith("Le reembolsamos $200.00") and "INV-1002" in notice
+    with stripe_rt.Session() as session:
+        queued = session.scalar(select(Message).where(Message.body == notice))
+        assert queued.payload["notice"] == "payment_refunded"
+
+    clock.advance(hours=13)  # the verification has expired: the thread is no longer verified for Maria
+    full = dict(paid["charge"], amount_refunded=67500, refunded=True)
+    assert _deliver(stripe_web, event("charge.refunded", full)).status_code == 200
+    from services.firm import get_firm
+
+    with stripe_rt.Session() as session:
+        firm = get_firm(session).name
+    teaser = outbox(stripe_rt, MARIA)[-1]
+    assert teaser == ES.gettext("%(firm)s has an update about your case. Reply to this message to see it.", firm=firm)
+    assert "$475.00" not in teaser and "INV-1002" not in teaser
+    assert ledger(stripe_rt, "INV-1002")[1:] == [("refund", Decimal("-200.00")), ("refund", Decimal("-475.00"))]

@@ -1,4 +1,4 @@
-"""Applies verified payment events: ledger entry, invoice status, links, receipt, event, stage.
+"""Applies verified payment events: ledger entry, invoice status, links, notices, event, stage.
 
 Everything happens in the caller's transaction. A replayed event (same provider event id) is a
 no-op, and so is a second event for the same payment (Stripe sends checkout.session.completed and
@@ -30,6 +30,8 @@ RECEIPT = N_("We received your payment of %(amount)s for invoice %(number)s. Rem
 RECEIPT_PAID = N_("We received your payment of %(amount)s for invoice %(number)s. This invoice is now paid in full. "
                   "Thank you!")
 RECEIPT_TEASER = N_("%(firm)s received a payment from you. Reply to this message to see the receipt.")
+REFUND_NOTICE = N_("We refunded %(amount)s on invoice %(number)s. It can take 5–10 business days to show on your "
+                   "statement.")
 
 
 @dataclass
@@ -130,8 +132,18 @@ def _refunded(session, invoice: Invoice, event: PaymentEvent, firm, now, applied
     if delta <= 0:
         return  # an older refund event arriving after a newer one: already counted
     if record_payment(session, invoice, -delta, source=event.provider, source_ref=event.source_ref, kind="refund",
-                      paid_at=event.occurred_at or now, currency=event.currency) is not None:
-        applied.entries += 1
+                      paid_at=event.occurred_at or now, currency=event.currency) is None:
+        return
+    applied.entries += 1
+    matter = session.get(Matter, invoice.matter_id)
+
+    def compose(t: Translator) -> str:
+        return t.gettext(REFUND_NOTICE, amount=t.money(delta, invoice.currency), number=invoice.number)
+
+    # The client is told as they are of a payment; an unverified thread gets only the neutral teaser.
+    notice = outreach.notify(session, matter.client_id, compose, firm=firm, now=now, reason="payment_refunded")
+    if notice is not None:
+        applied.notices.append(notice.id)
 
 
 def _disputed(session, invoice: Invoice, event: PaymentEvent, firm, now, applied: Applied) -> None:
