@@ -58,6 +58,13 @@ def recompute_status(inv: Invoice) -> str:
     return inv.status
 
 
+def leave_disputed(inv: Invoice) -> str:
+    """Takes a disputed invoice out of `disputed` (its dispute closed): unpaid, partial or paid from the ledger."""
+    if inv.status == "disputed":
+        inv.status = status_from_payments(inv)
+    return inv.status
+
+
 def open_invoices(session: Session, matter_id: int) -> list[Invoice]:
     """A matter's unpaid, partial and disputed invoices, earliest due first (undated last), then by number."""
     stmt = (

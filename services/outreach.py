@@ -29,7 +29,7 @@ _NOTICE_PURPOSE = {
     "stage_changed": "case_update", "deadline_approaching": "case_update",
     "documents_missing": "documents", "document_accepted": "documents", "document_rejected": "documents",
     "document_infected": "documents",
-    "invoice_overdue": "payment", "payment_receipt": "payment",
+    "invoice_overdue": "payment", "payment_receipt": "payment", "payment_refunded": "payment",
 }
 
 

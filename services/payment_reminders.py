@@ -3,7 +3,8 @@
 One row per invoice (purpose `invoice_overdue`). The first is due the morning after the due date
 in the client's time zone, the next ones every interval, up to a maximum. Nothing goes out
 between 20:00 and 8:00 local time: the reminder waits until 8:00, it is never dropped. A row stops
-for good once the invoice is paid, disputed or void, or the client cannot be reached (opted out).
+for good once the invoice is paid, disputed or void, or the client cannot be reached (opted out);
+after a dispute closes with a balance left, `hold` stops it too (a person follows up).
 """
 from __future__ import annotations
 
@@ -52,6 +53,21 @@ def schedule(session: Session, now: datetime) -> int:
                              state="pending", attempts=0, payload={"invoice_id": invoice.id}, created_at=now))
         created += 1
     return created
+
+
+def hold(session: Session, invoice: Invoice, now: datetime, *, reason: str) -> None:
+    """Stops the invoice's overdue reminders for good (a person follows up instead), also future ones."""
+    row = session.scalar(select(Reminder).where(Reminder.purpose == PURPOSE, Reminder.subject == subject(invoice)))
+    if row is not None and row.state != "pending":
+        return
+    if row is None:  # a stopped row keeps `schedule` from ever creating one
+        matter = session.get(Matter, invoice.matter_id)
+        row = Reminder(purpose=PURPOSE, subject=subject(invoice), client_id=matter.client_id, due_at=now,
+                       state="pending", attempts=0, payload={"invoice_id": invoice.id}, created_at=now)
+        session.add(row)
+    row.state, row.payload = "stopped", {**(row.payload or {}), "stopped": reason}
+    session.flush()
+    audit.record(session, "system", "reminder_stopped", f"reminder:{row.id}", {"reason": reason})
 
 
 def run_due(session: Session, *, firm: FirmSettings, now: datetime, interval: timedelta, max_count: int) -> list[int]:

@@ -478,3 +478,161 @@ def test_without_online_payments_the_firm_instructions_are_given(database_url, t
     finally:
         rt.queue.join()
         rt.close()
+
+
+# -- refund notices and dispute outcomes ---------------------------------------------------------------------
+
+def _paid_by_card(rt, web, stripe_api, number: str) -> dict:
+    """Maria pays invoice `number` at the (fake) Stripe; the payment's webhook is delivered."""
+    paid = stripe_api.complete(_open_checkouts(rt, web, stripe_api)[number]["id"])
+    assert _deliver(web, event("checkout.session.completed", paid["session"])).status_code == 200
+    return paid
+
+
+def _audit(rt, action: str) -> list[dict]:
+    with rt.Session() as session:
+        return [e.details for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                                                   .order_by(AuditEvent.id))]
+
+
+def test_won_dispute_reinstates_the_funds_and_the_waiting_stage_proceeds(stripe_rt, stripe_web, stripe_api):
+    paid = _paid_by_card(stripe_rt, stripe_web, stripe_api, "INV-1001")
+    dispute = stripe_api.dispute(paid["charge"])
+    assert _deliver(stripe_web, event("charge.dispute.created", dispute)).status_code == 200
+    assert invoice(stripe_rt, "INV-1001").status == "disputed"
+    refused = _cli(stripe_rt.settings, ["matters", "stage", "MAT-2001", "ready_to_file"])
+    assert refused.exit_code == 1 and "INV-1001" in refused.output  # the disputed invoice holds the stage
+
+    closed = event("charge.dispute.closed", stripe_api.close_dispute(dispute["id"], "won"))
+    assert _deliver(stripe_web, closed).status_code == 200
+    assert ledger(stripe_rt, "INV-1001") == [("payment", Decimal("600.00")), ("payment", Decimal("1020.00")),
+                                             ("chargeback", Decimal("-1020.00")),
+                                             ("chargeback_reversal", Decimal("1020.00"))]
+    assert invoice(stripe_rt, "INV-1001").status == "paid"
+    with stripe_rt.Session() as session:
+        matter = session.scalar(select(Matter).where(Matter.external_id == "MAT-2001"))
+        assert (matter.stage, matter.waiting_stage) == ("ready_to_file", None)
+    assert [d["outcome"] for d in _audit(stripe_rt, "dispute_closed")] == ["won"]
+    assert [d["reason"] for d in _audit(stripe_rt, "finance_alert")] == ["chargeback"]  # winning alerts no one
+
+    replay = _deliver(stripe_web, closed)
+    assert replay.status_code == 200 and replay.get_json()["replay"] is True
+    funds_back = event("charge.dispute.funds_reinstated", stripe_api.disputes[dispute["id"]])  # its own event id
+    assert _deliver(stripe_web, funds_back).status_code == 200
+    assert ledger(stripe_rt, "INV-1001")[-1] == ("chargeback_reversal", Decimal("1020.00"))
+    assert len(ledger(stripe_rt, "INV-1001")) == 4  # credited once
+    assert [d["outcome"] for d in _audit(stripe_rt, "dispute_closed")] == ["won"]
+
+
+def test_lost_dispute_leaves_a_balance_and_alerts_finance(stripe_rt, stripe_web, stripe_api, clock):
+    paid = _paid_by_card(stripe_rt, stripe_web, stripe_api, "INV-1002")
+    dispute = stripe_api.dispute(paid["charge"])
+    assert _deliver(stripe_web, event("charge.dispute.created", dispute)).status_code == 200
+    lost = event("charge.dispute.closed", stripe_api.close_dispute(dispute["id"], "lost"))
+    assert _deliver(stripe_web, lost).status_code == 200
+    assert ledger(stripe_rt, "INV-1002") == [("payment", Decimal("675.00")), ("chargeback", Decimal("-675.00"))]
+    inv = invoice(stripe_rt, "INV-1002")
+    assert inv.status == "unpaid" and inv.account == "trust"  # no money back; no longer disputed
+    alerts = _audit(stripe_rt, "finance_alert")
+    assert [a["reason"] for a in alerts] == ["chargeback", "dispute_lost"]
+    assert alerts[-1]["account"] == "trust" and alerts[-1]["balance"] == "675.00"
+    assert [d["outcome"] for d in _audit(stripe_rt, "dispute_closed")] == ["lost"]
+
+    # The client may pay it again when they ask; no automatic overdue reminders: finance follows up.
+    chat = verified(stripe_rt, MARIA, "21/03/1988")
+    assert token_for(stripe_rt, chat.say("quiero pagar").text, "INV-1002")
+    sent_before = len(outbox(stripe_rt, MARIA))
+    clock.advance(days=400)
+    stripe_rt.payments.run_reminders()
+    from services.models import Reminder
+
+    with stripe_rt.Session() as session:
+        row = session.scalar(select(Reminder).where(Reminder.subject == f"invoice:{inv.id}"))
+        assert (row.state, row.payload["stopped"]) == ("stopped", "dispute_lost")
+    assert not [b for b in outbox(stripe_rt, MARIA)[sent_before:] if "INV-1002" in b]
+
+
+def test_dispute_closed_before_created_is_not_lost(stripe_rt, stripe_web, stripe_api):
+    checkouts = _open_checkouts(stripe_rt, stripe_web, stripe_api)
+    paid = stripe_api.complete(checkouts["INV-1002"]["id"])
+    dispute = stripe_api.dispute(paid["charge"])
+    created = event("charge.dispute.created", dispute)
+    closed = event("charge.dispute.closed", stripe_api.close_dispute(dispute["id"], "lost"))
+    assert _deliver(stripe_web, closed).status_code == 409  # before its payment: nothing stored, Stripe resends
+    assert ledger(stripe_rt, "INV-1002") == []
+    assert _deliver(stripe_web, event("checkout.session.completed", paid["session"])).status_code == 200
+    assert _deliver(stripe_web, closed).status_code == 200  # before created: the close books the withdrawal
+    assert ledger(stripe_rt, "INV-1002") == [("payment", Decimal("675.00")), ("chargeback", Decimal("-675.00"))]
+    assert invoice(stripe_rt, "INV-1002").status == "unpaid"
+    assert _deliver(stripe_web, created).status_code == 200  # created, late: nothing more
+    assert ledger(stripe_rt, "INV-1002") == [("payment", Decimal("675.00")), ("chargeback", Decimal("-675.00"))]
+    assert invoice(stripe_rt, "INV-1002").status == "unpaid"  # not disputed again
+    assert [a["reason"] for a in _audit(stripe_rt, "finance_alert")] == ["dispute_lost"]
+
+
+def test_won_dispute_closed_before_created_ends_paid(stripe_rt, stripe_web, stripe_api):
+    paid = _paid_by_card(stripe_rt, stripe_web, stripe_api, "INV-1002")
+    dispute = stripe_api.dispute(paid["charge"])
+    created = event("charge.dispute.created", dispute)
+    assert _deliver(stripe_web, event("charge.dispute.closed", stripe_api.close_dispute(dispute["id"], "won"))).status_code == 200
+    assert _deliver(stripe_web, created).status_code == 200
+    assert ledger(stripe_rt, "INV-1002") == [("payment", Decimal("675.00")), ("chargeback", Decimal("-675.00")),
+                                             ("chargeback_reversal", Decimal("675.00"))]
+    assert invoice(stripe_rt, "INV-1002").status == "paid"
+
+
+def test_closed_inquiry_gives_back_what_it_never_took(stripe_rt, stripe_web, stripe_api):
+    paid = _paid_by_card(stripe_rt, stripe_web, stripe_api, "INV-1002")
+    inquiry = stripe_api.dispute(paid["charge"], inquiry=True)  # warning_needs_response: no funds withdrawn
+    assert _deliver(stripe_web, event("charge.dispute.created", inquiry)).status_code == 200
+    assert invoice(stripe_rt, "INV-1002").status == "disputed"
+    closed = stripe_api.close_dispute(inquiry["id"], "warning_closed")
+    assert closed["balance_transactions"] == []  # no funds moved
+    assert _deliver(stripe_web, event("charge.dispute.closed", closed)).status_code == 200
+    assert ledger(stripe_rt, "INV-1002") == [("payment", Decimal("675.00")), ("chargeback", Decimal("-675.00")),
+                                             ("chargeback_reversal", Decimal("675.00"))]
+    assert invoice(stripe_rt, "INV-1002").status == "paid"
+    assert [a["reason"] for a in _audit(stripe_rt, "finance_alert")] == ["chargeback", "dispute_warning_closed"]
+
+
+def test_lost_dispute_on_a_partly_refunded_payment_books_what_stripe_gives_back_once(stripe_rt, stripe_web, stripe_api):
+    paid = _paid_by_card(stripe_rt, stripe_web, stripe_api, "INV-1002")
+    refunded = dict(paid["charge"], amount_refunded=20000, refunded=False)
+    assert _deliver(stripe_web, event("charge.refunded", refunded)).status_code == 200
+    dispute = stripe_api.dispute(paid["charge"])  # the whole charge, although $200 was refunded
+    assert _deliver(stripe_web, event("charge.dispute.created", dispute)).status_code == 200
+    early = event("charge.dispute.funds_reinstated", dict(dispute, id="dp_" + "9" * 24))
+    assert _deliver(stripe_web, early).status_code == 409  # funds back for a dispute we never saw: resent later
+    lost = stripe_api.close_dispute(dispute["id"], "lost", reinstated=20000)
+    assert _deliver(stripe_web, event("charge.dispute.funds_reinstated", lost)).status_code == 200
+    assert _deliver(stripe_web, event("charge.dispute.closed", lost)).status_code == 200
+    assert ledger(stripe_rt, "INV-1002") == [("payment", Decimal("675.00")), ("refund", Decimal("-200.00")),
+                                             ("chargeback", Decimal("-675.00")),
+                                             ("chargeback_reversal", Decimal("200.00"))]
+    assert invoice(stripe_rt, "INV-1002").status == "unpaid"  # the client got all $675 back: it is owed again
+
+
+def test_refund_notice_in_the_clients_language_and_only_a_teaser_when_unverified(stripe_rt, stripe_web, stripe_api,
+                                                                                   clock):
+    paid = _paid_by_card(stripe_rt, stripe_web, stripe_api, "INV-1002")
+    partial = dict(paid["charge"], amount_refunded=20000)
+    assert _deliver(stripe_web, event("charge.refunded", partial)).status_code == 200
+    notice = outbox(stripe_rt, MARIA)[-1]
+    assert notice == ES.gettext("We refunded %(amount)s on invoice %(number)s. It can take 5–10 business days to show "
+                                "on your statement.", amount="$200.00", number="INV-1002")
+    assert notice.startswith("Le reembolsamos $200.00") and "INV-1002" in notice
+    with stripe_rt.Session() as session:
+        queued = session.scalar(select(Message).where(Message.body == notice))
+        assert queued.payload["notice"] == "payment_refunded"
+
+    clock.advance(hours=13)  # the verification has expired: the thread is no longer verified for Maria
+    full = dict(paid["charge"], amount_refunded=67500, refunded=True)
+    assert _deliver(stripe_web, event("charge.refunded", full)).status_code == 200
+    from services.firm import get_firm
+
+    with stripe_rt.Session() as session:
+        firm = get_firm(session).name
+    teaser = outbox(stripe_rt, MARIA)[-1]
+    assert teaser == ES.gettext("%(firm)s has an update about your case. Reply to this message to see it.", firm=firm)
+    assert "$475.00" not in teaser and "INV-1002" not in teaser
+    assert ledger(stripe_rt, "INV-1002")[1:] == [("refund", Decimal("-200.00")), ("refund", Decimal("-475.00"))]

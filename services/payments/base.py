@@ -8,7 +8,7 @@ from typing import Mapping, Protocol
 
 from services.models import Invoice, PaymentLink
 
-EVENT_KINDS = ("paid", "refunded", "disputed", "ignored")
+EVENT_KINDS = ("paid", "refunded", "disputed", "dispute_closed", "dispute_reinstated", "ignored")
 
 
 class InvalidSignature(Exception):
@@ -41,6 +41,9 @@ class PaymentEvent:
     invoice_id: int | None = None
     link_token: str | None = None
     payment_ref: str | None = None  # for refunds and disputes: the payment they undo
+    # For a closed or reinstated dispute: the part of `amount` (the disputed amount) that is back in the
+    # account or never left it; the ledger books it once, keyed on the dispute.
+    reinstated: Decimal = Decimal("0.00")
     occurred_at: datetime | None = None
     details: dict = field(default_factory=dict)
 

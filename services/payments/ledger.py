@@ -1,7 +1,8 @@
 """The payment ledger: append-only entries, idempotent on (source, source_ref), status recomputed.
 
-Refunds and chargebacks are negative entries. A chargeback also marks the invoice disputed (a
-person settles it); void and disputed are never changed by a payment.
+Refunds and chargebacks are negative entries; a chargeback reversal (the funds of a closed dispute
+coming back) is positive. A chargeback also marks the invoice disputed (a person settles it, or the
+dispute's close does); void and disputed are never changed by a payment.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from services import audit
 from services.invoices import money, recompute_status
 from services.models import Invoice, Payment
 
-KINDS = ("payment", "refund", "chargeback")
+KINDS = ("payment", "refund", "chargeback", "chargeback_reversal")
+POSITIVE_KINDS = ("payment", "chargeback_reversal")
 
 
 def find_entry(session: Session, source: str, source_ref: str) -> Payment | None:
@@ -32,8 +34,8 @@ def record_payment(session: Session, invoice: Invoice, amount: Decimal, *, sourc
     if kind not in KINDS:
         raise ValueError(f"unknown ledger kind {kind!r}")
     amount = money(amount)
-    if (kind == "payment") != (amount > 0):
-        raise ValueError("payments are positive, refunds and chargebacks negative")
+    if (kind in POSITIVE_KINDS) != (amount > 0):
+        raise ValueError("payments and chargeback reversals are positive, refunds and chargebacks negative")
     if find_entry(session, source, source_ref) is not None:
         return None
     entry = Payment(invoice_id=invoice.id, amount=amount, currency=currency or invoice.currency, kind=kind,

@@ -143,4 +143,25 @@ def events_from(event: dict[str, Any]) -> list[PaymentEvent]:
     if kind == "charge.dispute.created":
         return [PaymentEvent(kind="disputed", source_ref=obj["id"], amount=from_cents(obj.get("amount") or 0),
                              payment_ref=obj.get("payment_intent"), details={"charge": obj.get("charge")}, **common)]
+    if kind in ("charge.dispute.closed", "charge.dispute.funds_reinstated"):
+        return [PaymentEvent(kind="dispute_closed" if kind == "charge.dispute.closed" else "dispute_reinstated",
+                             source_ref=obj["id"], amount=from_cents(obj.get("amount") or 0),
+                             reinstated=from_cents(_reinstated_cents(obj)), payment_ref=obj.get("payment_intent"),
+                             details={"charge": obj.get("charge"), "outcome": obj.get("status") or ""}, **common)]
     return []
+
+
+def _reinstated_cents(dispute: dict[str, Any]) -> int:
+    """How much of the disputed amount is back in the account, or never left it, per the Dispute object.
+
+    won: Stripe returns the disputed funds. warning_*: an inquiry, which never withdraws funds. Any
+    other status (lost, prevented…): what the dispute's balance transactions show reinstated (Stripe
+    reinstates e.g. the already refunded part of a partially refunded payment), else nothing.
+    """
+    amount = int(dispute.get("amount") or 0)
+    status = dispute.get("status") or ""
+    if status == "won" or status.startswith("warning_"):
+        return amount
+    back = sum(int(t.get("amount") or 0) for t in dispute.get("balance_transactions") or []
+               if isinstance(t, dict) and int(t.get("amount") or 0) > 0)
+    return min(back, amount)

@@ -9,7 +9,9 @@ shape ``{"error": {"type", "message", "code"}}``.
     with FakeStripe(keys={"sk_test_operating", "sk_test_trust"}) as fake:
         fake.requests        # every request: method, path, params, key, account, idempotency_key
         fake.sessions        # id → the checkout.session object
-        fake.complete(id)    # the client pays: returns the checkout.session.completed event
+        fake.complete(id)    # the client pays: the checkout.session, payment_intent and charge objects
+        fake.dispute(charge) # the cardholder's bank disputes it: the dispute object (charge.dispute.created)
+        fake.close_dispute(dispute_id, "won")  # the dispute ends: the dispute object (charge.dispute.closed)
     sign(secret, payload)    # the Stripe-Signature header value for a webhook body
 """
 from __future__ import annotations
@@ -84,6 +86,7 @@ class FakeStripe:
         self.keys = keys or {"sk_test_fake"}
         self.requests: list[dict] = []
         self.sessions: dict[str, dict] = {}
+        self.disputes: dict[str, dict] = {}
         self._idempotent: dict[tuple, tuple[int, dict]] = {}
         self._lock = threading.Lock()
 
@@ -189,3 +192,54 @@ class FakeStripe:
                   "amount_captured": session["amount_total"], "amount_refunded": 0, "currency": session["currency"],
                   "payment_intent": pi, "metadata": dict(session["_pi_metadata"]), "paid": True, "refunded": False}
         return {"session": self._public(session), "payment_intent": intent, "charge": charge}
+
+    def dispute(self, charge: dict, amount: int | None = None, reason: str = "fraudulent",
+                inquiry: bool = False) -> dict:
+        """The cardholder's bank disputes a charge: the Dispute object as charge.dispute.created carries it.
+
+        A chargeback withdraws the disputed amount (one balance transaction); an inquiry (warning_*)
+        withdraws nothing.
+        """
+        amount = charge["amount"] if amount is None else amount
+        did = "dp_" + secrets.token_hex(12)
+        now = int(time.time())
+        dispute = {
+            "id": did, "object": "dispute", "amount": amount, "balance_transactions": [],
+            "charge": charge["id"], "created": now, "currency": charge["currency"],
+            "evidence": {"customer_name": None, "uncategorized_text": None},
+            "evidence_details": {"due_by": now + 7 * 86400, "has_evidence": False, "past_due": False,
+                                 "submission_count": 0},
+            "is_charge_refundable": inquiry, "livemode": False, "metadata": {},
+            "payment_intent": charge.get("payment_intent"), "reason": reason,
+            "status": "warning_needs_response" if inquiry else "needs_response",
+        }
+        if not inquiry:
+            dispute["balance_transactions"].append(self._balance_transaction(dispute, -amount, "Chargeback withdrawal"))
+        with self._lock:
+            self.disputes[did] = dispute
+        return json.loads(json.dumps(dispute))
+
+    def close_dispute(self, dispute_id: str, status: str, reinstated: int | None = None) -> dict:
+        """The dispute ends (won, lost, warning_closed): the Dispute object as charge.dispute.closed carries it.
+
+        A won chargeback gets its funds back (a second balance transaction); `reinstated` sets another
+        amount given back, as Stripe does for a dispute on a partially refunded payment.
+        """
+        dispute = self.disputes[dispute_id]
+        dispute["status"] = status
+        dispute["evidence_details"]["has_evidence"] = status == "won"
+        back = dispute["amount"] if status == "won" and dispute["balance_transactions"] else (reinstated or 0)
+        if back:
+            dispute["balance_transactions"].append(self._balance_transaction(dispute, back, "Chargeback reversal"))
+        return json.loads(json.dumps(dispute))
+
+    @staticmethod
+    def _balance_transaction(dispute: dict, amount: int, what: str) -> dict:
+        fee = 1500 if amount < 0 else 0
+        return {"id": "txn_" + secrets.token_hex(12), "object": "balance_transaction", "amount": amount,
+                "available_on": int(time.time()) + 2 * 86400, "created": int(time.time()), "currency": dispute["currency"],
+                "description": f"{what} for {dispute['charge']}", "exchange_rate": None, "fee": fee,
+                "fee_details": [{"amount": fee, "application": None, "currency": dispute["currency"],
+                                 "description": "Dispute fee", "type": "stripe_fee"}] if fee else [],
+                "net": amount - fee, "reporting_category": "dispute" if amount < 0 else "dispute_reversal",
+                "source": dispute["id"], "status": "pending", "type": "adjustment"}
