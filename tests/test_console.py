@@ -419,3 +419,41 @@ def test_a_tampered_file_opened_in_the_console_is_marked_corrupt(web, demo, cloc
     with demo.Session() as s:
         assert s.get(Document, doc.id).status == "corrupt"
         assert s.scalar(select(AuditEvent).where(AuditEvent.action == "document_corrupt")) is not None
+
+
+# -- delivery problems -----------------------------------------------------------------------------
+def test_error_codes_read_as_plain_words_and_unknown_codes_as_they_are():
+    from services.delivery_problems import explain
+    from services.i18n import Translator
+
+    en, es = Translator.for_language("en"), Translator.for_language("es")
+    assert explain(en, "failed", "blocked").startswith("The client blocked the bot")
+    assert explain(en, "dead", "unreachable") != explain(en, "failed", "unreachable")
+    assert "30007" in explain(en, "failed", "twilio_30007") and "30007" in explain(es, "failed", "twilio_30007")
+    assert explain(en, "unknown", "partial_21611").startswith("Only the first part")
+    assert explain(es, "failed", "outside_window") == es.gettext(explain(en, "failed", "outside_window"))
+    assert explain(en, "unknown", "ConnectionResetError") == "ConnectionResetError"
+    assert explain(en, "failed", None) == ""
+
+
+def test_the_list_leaves_out_what_needs_nobody(demo, clock):
+    from datetime import timedelta
+
+    from services.delivery_problems import open_problems
+
+    now = clock()
+    with demo.Session.begin() as s:
+        conv = Conversation(channel="whatsapp", address="+15555550999", status="bot", state={}, version=0,
+                            failed_verifications=0, unknown_streak=0)
+        s.add(conv)
+        s.flush()
+        for body, state, error, payload, age in (
+                ("went by sms instead", "failed", "outside_window; sent by sms as message 99", {}, 0),
+                ("dismissed by staff", "failed", "invalid_number", {"settled_by": 1, "settled_at": now.isoformat()}, 0),
+                ("too old", "dead", "rate_limited", {}, 31),
+                ("delivered", "delivered", None, {}, 0),
+                ("waits for staff", "failed", "outside_window", {}, 0)):
+            s.add(Message(conversation_id=conv.id, direction="out", channel="whatsapp", body=body, payload=payload,
+                          media=[], state=state, attempts=0, error=error, received_at=now - timedelta(days=age)))
+    with demo.Session() as s:
+        assert [p.preview for p in open_problems(s, now)] == ["waits for staff"]
