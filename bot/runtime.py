@@ -42,6 +42,7 @@ TEMPLATE_BODY = "[approved WhatsApp template \"%s\": you have a new message]"  #
 MAX_SEND_ATTEMPTS = 8
 SEND_LEASE = timedelta(seconds=60)
 RELAY_AFTER = timedelta(seconds=30)
+RECONCILE_FOR = timedelta(days=1)  # how long the reconciler keeps asking a provider about an `unknown` send
 
 
 # The send step's statements, built once (they run twice for every reply).
@@ -499,7 +500,7 @@ class Runtime:
                        Conversation.channel, Conversation.address)
                 .join(Conversation, Conversation.id == Message.conversation_id)
                 .where(Message.direction == "out", Message.state == "unknown",
-                       Message.received_at > now - timedelta(days=1))
+                       Message.received_at > now - RECONCILE_FOR)
             ).all()
         settled = 0
         for row in rows:
@@ -523,6 +524,11 @@ class Runtime:
             if answer.state != "sent":
                 self.queue.enqueue("send_message", row.id)
         return settled
+
+    def reconciles(self, channel: str, written_at, now) -> bool:
+        """Whether the reconciler still asks the provider about an `unknown` send on this channel
+        written at `written_at` (the staff console says so; other unknowns wait for staff)."""
+        return hasattr(self.channels.get(channel), "reconcile") and written_at > now - RECONCILE_FOR
 
     # -- automation: outgoing webhooks and scheduled client messages --------------------------
     def deliver_webhook(self, delivery_id: int) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pyotp
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from services.models import AuditEvent, ChecklistItem, Conversation, Handoff, Matter, Message
 from tests.conftest import Chat
@@ -457,3 +457,233 @@ def test_the_list_leaves_out_what_needs_nobody(demo, clock):
                           media=[], state=state, attempts=0, error=error, received_at=now - timedelta(days=age)))
     with demo.Session() as s:
         assert [p.preview for p in open_problems(s, now)] == ["waits for staff"]
+
+
+@pytest.fixture
+def desk(database_url, tmp_path, clock):
+    """The console over a runtime whose SMS goes to a fake Twilio and whose Telegram goes to a fake Bot API."""
+    from types import SimpleNamespace
+
+    from bot.runtime import build_runtime
+    from services.demo import seed, seed_staff
+    from tests.conftest import make_settings, wipe
+    from tests.fakes.telegram import FakeTelegram
+    from tests.fakes.twilio import FakeTwilio
+    from tests.test_twilio import SID, SMS_FROM, TOKEN, WA_FROM
+
+    wipe(database_url)
+    with FakeTwilio(account_sid=SID, auth_token=TOKEN) as twilio, FakeTelegram(token="123456:TEST-token") as telegram:
+        settings = make_settings(database_url, tmp_path, TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
+                                 TWILIO_SMS_FROM=SMS_FROM, TWILIO_WHATSAPP_FROM=WA_FROM, TWILIO_API_URL=twilio.url,
+                                 TELEGRAM_BOT_TOKEN="123456:TEST-token", TELEGRAM_WEBHOOK_SECRET="secret-0123456789",
+                                 TELEGRAM_API_URL=telegram.url)
+        rt = build_runtime(settings, in_process=True)
+        rt.engine.clock = clock
+        with rt.Session.begin() as s:
+            seed(s)
+            seed_staff(s)
+        app = create_app(settings, rt)
+        yield SimpleNamespace(rt=rt, app=app, web=app.test_client(), twilio=twilio, telegram=telegram)
+        rt.queue.join()
+        rt.close()
+
+
+def _failed_reply(desk, kind: str, text: str, chat: Chat | None = None) -> Message:
+    """María (verified) writes `text`; the fake Twilio answers the reply's send as `kind`."""
+    chat = chat or _verified_maria(desk)
+    with desk.rt.Session() as s:
+        last = s.scalar(select(func.max(Message.id))) or 0
+    desk.twilio.fail_next(kind)
+    chat.say(text)
+    desk.rt.queue.join()
+    with desk.rt.Session() as s:  # the turn's first reply (later ones wait behind it)
+        return s.scalars(select(Message).where(Message.direction == "out", Message.id > last).order_by(Message.id)).first()
+
+
+def _verified_maria(desk) -> Chat:
+    maria = Chat(desk.rt)
+    maria.verify("21/03/1988")
+    desk.rt.queue.join()
+    return maria
+
+
+def _act(web, message: Message, action: str, state: str | None = None):
+    return post(web, f"/console/deliveries/{message.id}", {"action": action, "state": state or message.state})
+
+
+def _listed(web) -> list[int]:
+    return [int(i) for i in re.findall(rb'<tr data-id="(\d+)"', web.get("/console/deliveries").data)]
+
+
+def _audited(demo_rt, action: str) -> list[AuditEvent]:
+    with demo_rt.Session() as s:
+        return s.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+
+
+def test_delivery_problems_list_unknown_and_failed_sends_in_the_staff_members_language(desk, clock):
+    maria = _verified_maria(desk)
+    unknown = _failed_reply(desk, "500", "cuánto debo?", maria)  # refused before recording: we cannot know
+    failed = _failed_reply(desk, "21211", "qué me falta?", maria)
+    assert (unknown.state, unknown.error) == ("unknown", "http_500")
+    assert (failed.state, failed.error) == ("failed", "invalid_number")
+    sign_in(desk.web, clock)  # the demo admin reads the console in Spanish
+    page = desk.web.get("/console/deliveries").data.decode()
+    assert _listed(desk.web) == [failed.id, unknown.id]  # newest first
+    assert "El número de teléfono no es válido." in page
+    assert "El proveedor respondió con un error del servidor (500)" in page
+    assert "María López" in page and " ".join(failed.body.split())[:40] in page and "Problemas de entrega" in page
+    assert "no pudimos saber si el mensaje llegó al cliente: compruébelo con el cliente" in page
+    assert f'href="/console/conversations/{failed.conversation_id}"' in page
+    english = desk.web.get("/console/deliveries?lang=en").data.decode()
+    assert "The phone number is not valid." in english and "Delivery problems" in english
+    queue = desk.web.get("/console/").data.decode()
+    assert 'id="delivery-banner"' in queue and re.search(r'id="nav-deliveries">[^<]*<span class="badge">2</span>', queue)
+
+
+def test_a_telegram_send_that_may_have_arrived_waits_for_staff_as_an_unverified_sender(desk, clock):
+    stranger = Chat(desk.rt, address="777000111", channel="telegram")
+    desk.telegram.fail_next("500", method="sendMessage")  # Telegram's 5xx: it may have been delivered
+    stranger.say("hola")
+    desk.rt.queue.join()
+    with desk.rt.Session() as s:
+        out = s.scalar(select(Message).where(Message.direction == "out"))
+    assert (out.state, out.error, out.client_id) == ("unknown", "server_error", None)
+    assert desk.rt.reconcile() == 0  # the Bot API cannot look a sent message up: it stays for staff
+    sign_in(desk.web, clock)
+    page = desk.web.get("/console/deliveries").data.decode()
+    assert _listed(desk.web) == [out.id] and "Remitente no verificado" in page
+    assert "El proveedor tuvo un error interno" in page
+    assert "sigue preguntando" not in page  # nobody else will settle it
+
+
+def test_a_paralegal_sees_no_delivery_problem_of_a_matter_not_theirs_and_acting_on_it_is_404(desk, clock):
+    jose = Chat(desk.rt, address="+15555550102")
+    jose.verify("04/07/1975")  # José's matters (MAT-2003, MAT-2004) are not the paralegal's
+    desk.rt.queue.join()
+    theirs = _failed_reply(desk, "21211", "cómo va mi caso?", jose)
+    assert theirs.state == "failed" and theirs.client_id is not None
+    with desk.rt.Session.begin() as s:  # and one of María's, written directly, on her assigned matter
+        conv = Conversation(channel="sms", address="+15555550101", status="bot", state={}, version=0,
+                            failed_verifications=0, unknown_streak=0)
+        s.add(conv)
+        s.flush()
+        maria_matter = s.scalar(select(Matter).where(Matter.external_id == "MAT-2001"))
+        mine = Message(conversation_id=conv.id, direction="out", channel="sms", body="Su cita es el lunes.",
+                       payload={"choices": []}, media=[], state="dead", attempts=8, error="rate_limited",
+                       client_id=maria_matter.client_id, matter_id=maria_matter.id)
+        s.add(mine)
+    paralegal = desk.app.test_client()
+    sign_in(paralegal, clock, PARALEGAL)
+    assert _listed(paralegal) == [mine.id]
+    assert _act(paralegal, theirs, "resend").status_code == 404
+    assert _act(paralegal, theirs, "dismiss").status_code == 404
+    with desk.rt.Session() as s:
+        assert s.get(Message, theirs.id).state == "failed"
+    assert [e.subject for e in _audited(desk.rt, "access_denied")] == [f"message:{theirs.id}"] * 2
+    admin = desk.app.test_client()
+    sign_in(admin, clock)
+    assert set(_listed(admin)) == {theirs.id, mine.id}
+
+
+def test_finance_gets_no_delivery_problems_page(desk, clock):
+    from services.staff_auth import create_user
+
+    with desk.rt.Session.begin() as s:
+        create_user(s, "finance@example.com", "Fina", "finance", "finance-password-1")
+    sign_in(desk.web, clock, ("finance@example.com", "finance-password-1"))
+    assert desk.web.get("/console/deliveries").status_code == 404
+    assert b"nav-deliveries" not in desk.web.get("/console/").data
+
+
+def test_send_again_on_an_unknown_send_sends_it_exactly_once_more(desk, clock):
+    unknown = _failed_reply(desk, "500", "cuánto debo?")
+    before = len(desk.twilio.sent)
+    sign_in(desk.web, clock)
+    resp = _act(desk.web, unknown, "resend")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/console/deliveries")
+    desk.rt.queue.join()
+    assert [m["body"] for m in desk.twilio.sent[before:]] == [unknown.body]
+    with desk.rt.Session() as s:
+        again = s.get(Message, unknown.id)
+    assert again.state == "sent" and again.provider_id == desk.twilio.sent[-1]["sid"] and again.error is None
+    assert _listed(desk.web) == []
+    [event] = _audited(desk.rt, "send_reconciled")
+    assert event.details["outcome"] == "resent" and event.details["by"] == "staff"
+    assert _act(desk.web, unknown, "resend", state="unknown").status_code == 409  # a second click sends nothing
+    desk.rt.queue.join()
+    assert len(desk.twilio.sent) == before + 1
+
+
+def test_it_arrived_sends_nothing_and_marks_the_message_sent(desk, clock):
+    unknown = _failed_reply(desk, "500_after_accept", "cuánto debo?")  # Twilio has it; we did not hear back
+    before = len(desk.twilio.sent)
+    sign_in(desk.web, clock)
+    assert _act(desk.web, unknown, "arrived").status_code == 302
+    desk.rt.queue.join()
+    assert len(desk.twilio.sent) == before
+    with desk.rt.Session() as s:
+        settled = s.get(Message, unknown.id)
+    assert settled.state == "sent" and settled.sent_at is not None and _listed(desk.web) == []
+    [event] = _audited(desk.rt, "send_reconciled")
+    assert event.details == {"outcome": "sent", "by": "staff"} and event.actor.startswith("staff:")
+
+
+def test_send_again_is_refused_once_the_client_opted_out(desk, clock):
+    maria = _verified_maria(desk)
+    failed = _failed_reply(desk, "21211", "cuánto debo?", maria)
+    maria.say("STOP")
+    desk.rt.queue.join()
+    before = len(desk.twilio.sent)
+    sign_in(desk.web, clock)
+    assert b'value="resend"' not in desk.web.get("/console/deliveries").data  # not offered
+    refused = _act(desk.web, failed, "resend")
+    assert refused.status_code == 400 and "no se puede enviar de nuevo" in refused.data.decode().lower()
+    desk.rt.queue.join()
+    with desk.rt.Session() as s:
+        assert s.get(Message, failed.id).state == "failed"
+    assert len(desk.twilio.sent) == before and _audited(desk.rt, "send_reconciled") == []
+
+
+def test_a_carrier_opt_out_failure_is_never_sent_again(desk, clock):
+    failed = _failed_reply(desk, "21610", "cuánto debo?")
+    assert (failed.state, failed.error) == ("failed", "opted_out")
+    sign_in(desk.web, clock)
+    assert _act(desk.web, failed, "resend").status_code == 400
+    desk.rt.queue.join()
+    assert not any(m["body"] == failed.body for m in desk.twilio.sent)
+
+
+def test_dismiss_takes_a_failure_off_the_list_and_is_audited(desk, clock):
+    failed = _failed_reply(desk, "21211", "cuánto debo?")
+    sign_in(desk.web, clock)
+    assert _listed(desk.web) == [failed.id]
+    assert _act(desk.web, failed, "dismiss").status_code == 302
+    assert _listed(desk.web) == []
+    with desk.rt.Session() as s:
+        kept = s.get(Message, failed.id)
+    assert kept.state == "failed" and kept.payload["settled_by"] and kept.payload["settled_at"]
+    [event] = _audited(desk.rt, "send_dismissed")
+    assert event.subject == f"message:{failed.id}" and event.details["error"] == "invalid_number"
+    assert b'id="delivery-banner"' not in desk.web.get("/console/").data
+
+
+def test_an_action_on_a_message_settled_meanwhile_is_a_409_and_changes_nothing(desk, clock):
+    unknown = _failed_reply(desk, "500_after_accept", "cuánto debo?")
+    sign_in(desk.web, clock)
+    assert _listed(desk.web) == [unknown.id]
+    assert desk.rt.reconcile() == 1  # the reconciler found it at Twilio meanwhile
+    before = len(desk.twilio.sent)
+    stale = _act(desk.web, unknown, "resend", state="unknown")
+    assert stale.status_code == 409 and "cambió mientras tanto" in stale.data.decode()
+    assert _act(desk.web, unknown, "arrived", state="unknown").status_code == 409
+    desk.rt.queue.join()
+    assert len(desk.twilio.sent) == before
+    assert [(e.actor, e.details) for e in _audited(desk.rt, "send_reconciled")] == [("system", {"outcome": "sent"})]
+
+
+def test_a_delivery_action_without_its_csrf_token_is_refused(desk, clock):
+    failed = _failed_reply(desk, "21211", "cuánto debo?")
+    sign_in(desk.web, clock)
+    resp = desk.web.post(f"/console/deliveries/{failed.id}", data={"action": "dismiss", "state": "failed"})
+    assert resp.status_code == 400
+    assert _listed(desk.web) == [failed.id] and _audited(desk.rt, "send_dismissed") == []

@@ -20,7 +20,7 @@ from flask import (Blueprint, Response, abort, current_app, g, jsonify, make_res
                    request, url_for)
 from sqlalchemy import select, update
 
-from services import access, audit, handoffs, reviews, staff_auth
+from services import access, audit, delivery_problems, handoffs, reviews, staff_auth
 from services.checklists import item_name
 from services.documents import item_documents, progress
 from services.i18n import N_, Translator
@@ -51,6 +51,8 @@ SHOWN_FROM_DATA = (
     N_("Two-step sign-in is already set up for this account."),
 )
 COOKIE = "puente_staff"
+# Requests that show no navigation (files, polling), so the delivery-problem count is not taken for them.
+_NO_NAV_COUNT = ("console.document", "console.thumbnail", "console.queue_json", "console.deliveries")
 PRE_COOKIE = "puente_pre"  # binds the sign-in form's CSRF token before there is a session
 
 
@@ -96,7 +98,7 @@ def _template_helpers():
     t = _translator()
     seed = _csrf_seed() or getattr(g, "pre_token", "")
     return {"_": t.gettext, "lang": t.language, "csrf": _csrf_for(seed) if seed else "", "staff": getattr(g, "staff", None),
-            "money": t.money, "fmt_time": _fmt_time,
+            "money": t.money, "fmt_time": _fmt_time, "delivery_problem_count": _delivery_problem_count,
             "stage_label": lambda stage: t.gettext(STAGE_TEXT[stage].label) if stage in STAGE_TEXT else stage,
             "summary_for_reader": lambda stored: for_reader(stored, t)}
 
@@ -124,6 +126,10 @@ def _load_session():
             session.expunge(user)
             session.expunge(found)
             g.staff, g.staff_session = user, found
+            if found.stage == "active" and request.method == "GET" and request.endpoint not in _NO_NAV_COUNT:
+                # Counted here, in this transaction: SQLite takes its lock at BEGIN, so a page must not
+                # open a second transaction while it renders inside its own.
+                g.delivery_problem_count = _count_delivery_problems(session)
     if request.method == "POST":
         _check_csrf()
 
@@ -441,6 +447,92 @@ def return_to_assistant(conv_id: int):
         conv = _conversation_or_404(session, conv_id)
         handoffs.resolve(session, conv, f"staff:{g.staff.id}", _now())
     return redirect(url_for("console.queue"))
+
+
+# -- delivery problems ---------------------------------------------------------------------------
+def _may_see_deliveries(session) -> bool:
+    return access.can_see_conversation(session, g.staff, None)  # everyone who reads conversations
+
+
+def _delivery_rows(session) -> list[delivery_problems.Problem]:
+    """The open delivery problems the signed-in person may read (their conversations, their turns)."""
+    conversations: dict[int, bool] = {}
+
+    def may_read(msg: Message, conv: Conversation) -> bool:
+        if conv.id not in conversations:
+            conversations[conv.id] = access.can_see_conversation(session, g.staff,
+                                                                 conv.matter_id or _handoff_matter(session, conv))
+        return conversations[conv.id] and _may_read_turn(session, msg)
+
+    return delivery_problems.open_problems(session, _now(), may_read)
+
+
+def _count_delivery_problems(session) -> int:
+    """How many delivery problems wait for the signed-in person (for the nav and the queue's banner)."""
+    return len(_delivery_rows(session)) if _may_see_deliveries(session) else 0
+
+
+def _delivery_problem_count() -> int:
+    """The count taken when the request began (0 on pages that do not show it)."""
+    return g.get("delivery_problem_count", 0)
+
+
+def _deliveries_page(session, error: str | None = None, status: int = 200):
+    t, now = _translator(), _now()
+    rows = [{"problem": p, "client": p.client_name, "explained": delivery_problems.explain(t, p.state, p.error),
+             "checking": p.state == "unknown" and _runtime().reconciles(p.channel, p.at, now)}
+            for p in _delivery_rows(session)]
+    g.delivery_problem_count = len(rows)
+    audit.record(session, f"staff:{g.staff.id}", "deliveries_read", "deliveries",
+                 {"messages": [r["problem"].message_id for r in rows]})
+    return render_template("console/deliveries.html", rows=rows, error=error), status
+
+
+@bp.get("/deliveries")
+@signed_in
+def deliveries():
+    """Outbound messages that did not go out, or may not have: staff settle them here."""
+    with _runtime().Session.begin() as session:
+        if not _may_see_deliveries(session):
+            _not_found(session, "deliveries")
+        return _deliveries_page(session)
+
+
+@bp.post("/deliveries/<int:message_id>")
+@signed_in
+def delivery_action(message_id: int):
+    """It arrived (an unknown send) · Send again (through the outbox) · Dismiss (a failure, reviewed)."""
+    action, shown_state = request.form.get("action"), request.form.get("state")
+    queued, refusal, now = None, None, _now()
+    with _runtime().Session.begin() as session:
+        msg = session.get(Message, message_id, with_for_update=True)
+        if msg is None or msg.direction != "out":
+            abort(404)
+        conv = _conversation_or_404(session, msg.conversation_id)
+        if not _may_read_turn(session, msg):
+            _not_found(session, f"message:{msg.id}")
+        try:
+            delivery_problems.check_current(msg, shown_state)
+            if action == "resend":
+                delivery_problems.send_again(session, msg, conv, staff_id=g.staff.id, now=now)
+                queued = msg.id
+            elif action not in delivery_problems.actions(msg, conv):
+                abort(400)
+            elif action == "arrived":
+                delivery_problems.mark_arrived(session, msg, staff_id=g.staff.id, now=now)
+            else:
+                delivery_problems.dismiss(session, msg, staff_id=g.staff.id, now=now)
+        except delivery_problems.Stale:
+            refusal = (delivery_problems.STALE, 409)
+        except delivery_problems.Refused as exc:
+            refusal = (exc.args[0], 400)
+        if refusal:
+            session.rollback()  # nothing changes
+    if refusal:
+        with _runtime().Session.begin() as session:
+            return _deliveries_page(session, _translator().gettext(refusal[0]), refusal[1])
+    _runtime().queue_sends([queued])
+    return redirect(url_for("console.deliveries"))
 
 
 # -- matters and documents -----------------------------------------------------------------------
