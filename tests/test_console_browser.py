@@ -3,7 +3,8 @@
 Two browser contexts: a client (María, on the simulator page, SMS) and a member of staff (the demo
 paralegal, on /console). Covers the staff journey: first sign-in with TOTP enrolment, the live queue,
 answering a handoff through the client's channel, handing the thread back to the assistant, rejecting
-a received document (the client is told), and a matter outside the paralegal's assignments (404).
+a received document (the client is told), a matter outside the paralegal's assignments (404), and
+the Delivery problems page from the navigation.
 Writes the screenshots linked from the README to docs/screenshots/.
 
 Needs the `playwright` package and Debian's Chromium at /usr/bin/chromium (no `playwright install`).
@@ -186,7 +187,11 @@ def test_first_sign_in_enrols_totp_and_lands_on_the_live_queue(paralegal, staff,
     expect(staff.locator("h1")).to_contain_text("Waiting for a person")
     expect(staff.locator("#count")).to_have_text("0")
     expect(staff.locator("#queue tbody tr.empty")).to_have_count(1)
-    expect(staff.locator("header nav a")).to_have_count(2)  # Queue, Matters: no audit or staff pages for a paralegal
+    # Queue, Matters, Delivery problems: no audit or staff pages for a paralegal
+    expect(staff.locator("header nav a")).to_have_count(3)
+    staff.click("#nav-deliveries")
+    expect(staff.locator("h1")).to_contain_text(_es("Delivery problems"))
+    expect(staff.locator("#deliveries tbody tr.empty")).to_have_text(_es("No delivery problems to check."))
 
 
 def test_a_handoff_is_answered_from_the_console_and_a_document_rejected(staff, client, server, tmp_path):
