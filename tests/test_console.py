@@ -291,7 +291,8 @@ def test_a_new_handoff_gets_its_drafted_summary_from_a_job(web, demo, clock):
     # A Spanish-speaking paralegal reads the same summary in Spanish.
     page = web.get(f"/console/conversations/{handoff.conversation_id}?lang=es")
     assert "El cliente pidió hablar con una persona." in page.data.decode()
-    assert "Documentos que faltan:" in page.data.decode()
+    # … with the checklist items under their Spanish names.
+    assert re.search(r"Documentos que faltan: [^<]*Documentos financieros en común", page.data.decode())
 
 
 def test_a_handoff_goes_to_the_matters_paralegal_who_gets_an_email_naming_no_one(demo, clock):

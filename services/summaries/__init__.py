@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from services import audit
 from services.firm import get_firm
+from services.i18n import Translator
 from services.models import Client, Conversation, Handoff, Matter
 from services.summaries.base import (
     FactMessage,
@@ -29,6 +30,7 @@ from services.summaries.base import (
     SummaryUnavailable,
     facts_for,
     involved_clients,
+    missing_item_names,
 )
 from services.summaries.openai_summariser import OpenAISummariser, api_base_url
 from services.summaries.record import RecordSummariser
@@ -67,6 +69,15 @@ def build_summariser(settings) -> OpenAISummariser:
     return OpenAISummariser(settings.openai_api_key, settings.openai_base_url, settings.openai_model)
 
 
+def _missing_by_language(session: Session, handoff: Handoff) -> dict[str, list[str]]:
+    conv = session.get(Conversation, handoff.conversation_id) if handoff.conversation_id else None
+    matter_id = handoff.matter_id or (conv.matter_id if conv else None)
+    matter = session.get(Matter, matter_id) if matter_id else None
+    if matter is None:
+        return {}
+    return {language: missing_item_names(session, matter, Translator.for_language(language)) for language in ("en", "es")}
+
+
 def _stored(summary: Summary, label: str, now: datetime) -> dict:
     return {**summary.to_dict(), "label": label, "generated_at": now.isoformat()}
 
@@ -88,7 +99,10 @@ def summarise_handoff(session: Session, handoff: Handoff, settings, now: datetim
         except SummaryUnavailable as exc:
             log.warning("AI summary unavailable for handoff %s (%s); using the record", handoff.id, exc)
             summary, status = record.summarise(facts), "fallback"
-    handoff.ai_summary = _stored(summary, AI_LABEL if summary.source == "ai" else RECORD_LABEL, now)
+    stored = _stored(summary, AI_LABEL if summary.source == "ai" else RECORD_LABEL, now)
+    if summary.facts is not None:  # a record summary: its item names in both languages, for staff of either
+        stored["facts"] = {**summary.facts, "missing_items_by_language": _missing_by_language(session, handoff)}
+    handoff.ai_summary = stored
     handoff.ai_summary_status = status
     audit.record(session, "system", "handoff_summarised", f"handoff:{handoff.id}", {"source": summary.source})
     log.info("handoff %s summarised (source=%s, status=%s)", handoff.id, summary.source, status)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.checklists import item_name, items_by_status
 from services.firm import get_firm
-from services.i18n import Translator
+from services.i18n import N_, Translator
 from services.invoices import open_invoices, owed
 from services.matters import upcoming_deadlines
 from services.models import Client, ContactPoint, Conversation, Handoff, Matter, Message
@@ -98,6 +98,16 @@ class Summariser(Protocol):
 
 
 # -- reading the record ---------------------------------------------------------------------------
+
+NEEDS_NEW_COPY = N_("%(item)s (rejected, needs a new copy)")
+
+
+def missing_item_names(session: Session, matter: Matter, t: Translator) -> list[str]:
+    """The matter's checklist items still needed, named in `t`'s language (rejected ones say so)."""
+    groups = items_by_status(session, matter)
+    names = [item_name(t, matter, i) for i in groups.get("required", [])]
+    return names + [t.gettext(NEEDS_NEW_COPY, item=item_name(t, matter, i)) for i in groups.get("rejected", [])]
+
 
 # Name particles that are also everyday words ("de", "la"): never scrubbed on their own.
 _PARTICLES = frozenset({"de", "del", "la", "las", "los", "el", "y", "e", "da", "das", "do", "dos", "di", "du",
@@ -189,10 +199,7 @@ def facts_for(session: Session, handoff: Handoff, now: datetime | None = None) -
     if matter is None:
         return HandoffFacts(**facts)
 
-    en = Translator.for_language("en")
-    groups = items_by_status(session, matter)
-    missing = [item_name(en, matter, i) for i in groups.get("required", [])]
-    missing += [f"{item_name(en, matter, i)} (rejected, needs a new copy)" for i in groups.get("rejected", [])]
+    missing = missing_item_names(session, matter, Translator.for_language("en"))
     invoices = open_invoices(session, matter.id)
     balances = []
     for account in ("operating", "trust"):

@@ -87,8 +87,9 @@ def _outstanding(t: Translator, facts: dict) -> list[str]:
     from decimal import Decimal, InvalidOperation
 
     items: list[str] = []
-    if facts.get("missing_items"):
-        items.append(t.gettext(MISSING, items=", ".join(facts["missing_items"])))
+    missing = (facts.get("missing_items_by_language") or {}).get(t.language) or facts.get("missing_items")
+    if missing:
+        items.append(t.gettext(MISSING, items=", ".join(missing)))
     for balance in facts.get("balances") or ():
         try:
             amount = t.money(Decimal(balance["amount"]), balance.get("currency") or "USD")
