@@ -172,7 +172,7 @@ def test_record_summary_is_useful_to_staff(demo):
     assert summary.what_they_asked == "quiero hablar con una persona"
     assert any(line.startswith("Missing documents:") for line in summary.outstanding)
     assert any("$1,020.00" in line for line in summary.outstanding)
-    assert any("Documents due to the firm on 2026-12-18" in line for line in summary.outstanding)
+    assert any("Documents due to the firm on December 18, 2026" in line for line in summary.outstanding)
     assert summary.draft_reply.startswith(DRAFT["es"]["greeting"]) and summary.language == "es"
 
 
@@ -187,6 +187,7 @@ def test_a_record_summary_reads_in_the_staff_members_language(demo):
     assert any(line.startswith("Documentos que faltan:") for line in spanish["outstanding"])
     assert any("Saldo" in line and "$1,020.00" in line for line in spanish["outstanding"])
     assert spanish["suggested_next_step"].startswith("Lea los últimos mensajes")
+    assert any(line.startswith("Próximo:") and "18 de diciembre de 2026" in line for line in spanish["outstanding"])
     assert spanish["what_they_asked"] == "quiero hablar con una persona"  # the client's own words, as written
     assert for_reader(stored, Translator.for_language("en"))["outstanding"] == stored["outstanding"]
 

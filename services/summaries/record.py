@@ -10,6 +10,7 @@ than in the gettext catalogs.
 from __future__ import annotations
 
 from services.i18n import N_, Translator
+from services.matters import deadline_name
 from services.summaries.base import HandoffFacts, Summary
 
 WHY = {
@@ -100,8 +101,19 @@ def _outstanding(t: Translator, facts: dict) -> list[str]:
     if facts.get("disputed_invoices"):
         items.append(t.gettext(DISPUTED, invoices=", ".join(facts["disputed_invoices"])))
     for deadline in facts.get("deadlines") or ():
-        items.append(t.gettext(UPCOMING, deadline=deadline.get("name"), date=deadline.get("date")))
+        items.append(t.gettext(UPCOMING, deadline=deadline_name(t, deadline.get("name") or ""),
+                               date=_date(t, deadline.get("date"))))
     return items
+
+
+def _date(t: Translator, value) -> str:
+    """An ISO date in the reader's words ("December 18, 2026" / "18 de diciembre de 2026")."""
+    from datetime import date
+
+    try:
+        return t.date(date.fromisoformat(value))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def for_reader(stored: dict, t: Translator) -> dict:
