@@ -92,14 +92,15 @@ class RQQueue:
         func = f"bot.jobs.{job}"
         template = self._templates.get(job)
         if template is None:
-            template = self.queue.create_job(func, args=(0,), job_id=f"{job}-0", result_ttl=0, failure_ttl=86400).to_dict()
+            fields = self.queue.create_job(func, args=(0,), job_id=f"{job}-0", result_ttl=0, failure_ttl=86400).to_dict()
+            fields["status"] = "queued"
+            encoder = self.redis.get_encoder()  # the static fields encoded once, as redis-py would each time
+            template = {encoder.encode(k): encoder.encode(v) for k, v in fields.items()}
             self._templates[job] = template
         job_id = f"{job}-{item_id}"
         stamp = utcformat(now())
-        args = [item_id]
-        mapping = {**template, "status": "queued", "created_at": stamp, "enqueued_at": stamp,
-                   "description": f"{func}({item_id!r})",
-                   "data": zlib.compress(self.queue.serializer.dumps((func, None, args, {})))}
+        mapping = {**template, b"created_at": stamp, b"enqueued_at": stamp, b"description": f"{func}({item_id!r})",
+                   b"data": zlib.compress(self.queue.serializer.dumps((func, None, [item_id], {})))}
         pipe.sadd(self.queue.redis_queues_keys, self.queue.key)
         pipe.hset(self.queue.job_class.key_for(job_id), mapping=mapping)
         pipe.rpush(self.queue.key, job_id)
