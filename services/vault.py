@@ -12,6 +12,7 @@ import base64
 import hashlib
 import logging
 import os
+import tempfile
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,10 +66,18 @@ class MasterKeys:
         """A key kept in a local file for the demo and development (production requires the setting)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(new_master_key())
-            log.warning("no PUENTE_ENCRYPTION_KEY: using a development key kept in %s", path)
+            # Written aside, then linked into place: processes starting together (gunicorn's workers)
+            # see no file or a whole one, never an empty one, and all use the one that won.
+            fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=".master-key-")
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(new_master_key())
+                os.link(scratch, path)
+                log.warning("no PUENTE_ENCRYPTION_KEY: using a development key kept in %s", path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(scratch)
         return cls.parse(path.read_text())
 
     @staticmethod

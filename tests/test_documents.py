@@ -380,3 +380,28 @@ def test_a_file_over_the_scanner_limit_is_refused_not_let_through(ana, demo):
     assert "demasiado grande" in turn.text
     [doc] = docs(demo, role="original")
     assert doc.status == "refused" and doc.item_id is None
+
+
+def test_processes_starting_together_share_one_development_key(tmp_path):
+    """gunicorn's workers boot at once without PUENTE_ENCRYPTION_KEY: each gets the same whole key."""
+    import threading
+
+    from services.vault import MasterKeys
+
+    path = tmp_path / "instance" / "development-master.key"
+    start, keys, errors = threading.Barrier(12), [], []
+
+    def boot():
+        start.wait()
+        try:
+            keys.append(MasterKeys.development(path).keys)
+        except Exception as exc:  # noqa: BLE001 - what a worker would die of
+            errors.append(exc)
+
+    threads = [threading.Thread(target=boot) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(keys) == 12 and len(set(keys)) == 1
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no scratch files left behind
