@@ -88,9 +88,11 @@ class Runtime:
     webhook_sender: webhooks.Sender = field(default_factory=webhooks.Sender)
 
     def __post_init__(self) -> None:
-        # The webhook's store step (see accept); SQLite keeps its BEGIN IMMEDIATE transaction.
-        self._autocommit = (self.db.execution_options(isolation_level="AUTOCOMMIT")
-                            if self.db.dialect.name == "postgresql" else None)
+        # The webhook's store step (see accept): its own small pool of autocommit connections, so no
+        # connection changes mode at every checkout. SQLite keeps its BEGIN IMMEDIATE transaction.
+        self.ingest_db = (make_engine(self.db.url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT",
+                                      pool_size=4, max_overflow=4)
+                          if self.db.dialect.name == "postgresql" else None)
 
     # -- the doors ------------------------------------------------------------------------
     def accept(self, inbound: Inbound) -> int | None:
@@ -100,8 +102,8 @@ class Runtime:
         autocommit: each of accept's statements is atomic on its own (ON CONFLICT DO NOTHING) and
         committed when it returns, which spares the BEGIN and COMMIT round trips of the hot path.
         """
-        if self._autocommit is not None and not any(m.content is not None for m in inbound.media):
-            with self._autocommit.connect() as conn:
+        if self.ingest_db is not None and not any(m.content is not None for m in inbound.media):
+            with self.ingest_db.connect() as conn:
                 message_id = self.engine.accept(conn, inbound)
         else:
             with self.db.begin() as conn:
@@ -614,6 +616,8 @@ class Runtime:
 
     def close(self) -> None:
         self.db.dispose()
+        if self.ingest_db is not None:
+            self.ingest_db.dispose()
 
 
 def build_runtime(settings: Settings, *, in_process: bool | None = None) -> Runtime:

@@ -125,11 +125,12 @@ def test_a_first_message_racing_another_from_the_same_new_number_is_stored(rt, d
             raced.append("racing")
             raced.append(rt.accept(first))  # the racing request, on its own connection, commits first
 
-    event.listen(rt.db, "before_cursor_execute", racer)
+    store = rt.ingest_db or rt.db  # the engine the webhook's store step runs on
+    event.listen(store, "before_cursor_execute", racer)
     try:
         stored = rt.accept(second)
     finally:
-        event.remove(rt.db, "before_cursor_execute", racer)
+        event.remove(store, "before_cursor_execute", racer)
     rt.queue.join()
     assert raced[-1] is not None and stored is not None
     assert count(rt, Message, Message.direction == "in") == 2
@@ -259,8 +260,10 @@ def test_media_url_of_another_account_never_gets_our_credentials(client, rt, fak
     assert count(rt, Document) == 0
 
 
-def test_database_down_answers_503_so_twilio_retries(tmp_path, fake):
-    settings = make_settings(f"sqlite:///{tmp_path}/missing/dir/x.db", tmp_path, TWILIO_ACCOUNT_SID=SID,
+@pytest.mark.parametrize("down", ["sqlite:///{tmp}/missing/dir/x.db",  # no such file
+                                  "postgresql+psycopg://postgres@127.0.0.1:1/puente"])  # nothing listening
+def test_database_down_answers_503_so_twilio_retries(tmp_path, fake, down):
+    settings = make_settings(down.format(tmp=tmp_path), tmp_path, TWILIO_ACCOUNT_SID=SID,
                              TWILIO_AUTH_TOKEN=TOKEN, TWILIO_API_URL=fake.url, PUBLIC_BASE_URL=PUBLIC)
     runtime = build_runtime(settings, in_process=True)
     client = create_app(settings, runtime).test_client()
