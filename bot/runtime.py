@@ -102,12 +102,9 @@ class Runtime:
         autocommit: each of accept's statements is atomic on its own (ON CONFLICT DO NOTHING) and
         committed when it returns, which spares the BEGIN and COMMIT round trips of the hot path.
         """
-        if self.ingest_db is not None and not any(m.content is not None for m in inbound.media):
-            with self.ingest_db.connect() as conn:
-                message_id = self.engine.accept(conn, inbound)
-        else:
-            with self.db.begin() as conn:
-                message_id = self.engine.accept(conn, inbound)
+        autocommit = self.ingest_db is not None and not any(m.content is not None for m in inbound.media)
+        with (self.ingest_db.connect() if autocommit else self.db.begin()) as conn:
+            message_id = self.engine.accept(conn, inbound)
         if message_id is not None:
             self.queue.enqueue("process_message", message_id)
         return message_id

@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 from services import audit
 from services.firm import get_firm
 from services.i18n import Translator
-from services.models import Client, Conversation, Handoff, Matter
+from services.models import Client, Handoff
 from services.summaries.base import (
     FactMessage,
     HandoffFacts,
     Summariser,
     Summary,
     SummaryUnavailable,
+    conversation_and_matter,
     facts_for,
     involved_clients,
     missing_item_names,
@@ -49,10 +50,7 @@ RECORD_LABEL = "Drafted from the record (no AI) — review before use"
 def _clients(session: Session, handoff: Handoff) -> list[Client]:
     """Everyone whose words the thread may hold: the conversation's and the matter's client, and
     whoever shares the contact point (a family phone's thread carries all of them)."""
-    conv = session.get(Conversation, handoff.conversation_id)
-    matter_id = handoff.matter_id or (conv.matter_id if conv else None)
-    matter = session.get(Matter, matter_id) if matter_id else None
-    return involved_clients(session, conv, matter)
+    return involved_clients(session, *conversation_and_matter(session, handoff))
 
 
 def ai_allowed(session: Session, handoff: Handoff, settings) -> bool:
@@ -70,9 +68,7 @@ def build_summariser(settings) -> OpenAISummariser:
 
 
 def _missing_by_language(session: Session, handoff: Handoff) -> dict[str, list[str]]:
-    conv = session.get(Conversation, handoff.conversation_id) if handoff.conversation_id else None
-    matter_id = handoff.matter_id or (conv.matter_id if conv else None)
-    matter = session.get(Matter, matter_id) if matter_id else None
+    _, matter = conversation_and_matter(session, handoff)
     if matter is None:
         return {}
     return {language: missing_item_names(session, matter, Translator.for_language(language)) for language in ("en", "es")}

@@ -167,11 +167,16 @@ def _today(session: Session, now: datetime) -> date:
     return now.astimezone(zone).date()
 
 
+def conversation_and_matter(session: Session, handoff: Handoff) -> tuple[Conversation | None, Matter | None]:
+    """The handoff's conversation, and its matter (the handoff's own, else the conversation's)."""
+    conv = session.get(Conversation, handoff.conversation_id) if handoff.conversation_id else None
+    matter_id = handoff.matter_id or (conv.matter_id if conv else None)
+    return conv, (session.get(Matter, matter_id) if matter_id else None)
+
+
 def facts_for(session: Session, handoff: Handoff, now: datetime | None = None) -> HandoffFacts:
     """Reads the handoff's conversation and matter into HandoffFacts: redacted, no identifiers."""
-    conv = session.get(Conversation, handoff.conversation_id)
-    matter_id = handoff.matter_id or (conv.matter_id if conv else None)
-    matter = session.get(Matter, matter_id) if matter_id else None
+    conv, matter = conversation_and_matter(session, handoff)
     clients = involved_clients(session, conv, matter)
     scrub = _name_scrubber({n for c in clients for n in (c.first_name, c.last_name)})
     secrets = [c.email for c in clients if c.email] + ([conv.address] if conv else [])
